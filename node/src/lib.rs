@@ -1,0 +1,1 @@
+//! meshcc: the agent and the compiler wrapper.

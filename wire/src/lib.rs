@@ -1,0 +1,1 @@
+//! meshcc wire protocol.
