@@ -1,0 +1,134 @@
+//! The control protocol: the `meshcc` command (wrapper and CLI) talking to its local agent over
+//! a unix socket.
+//!
+//! Participants: one client process and the agent it found through `MESHCC_SOCKET` or the
+//! state directory. The socket is the agent's; only local users reach it.
+//!
+//! Goals: answer the CLI's questions (`peers`, `stats`, `jobs`) and, with the remote-compile
+//! work, hand compile jobs to the agent. Non-goals: anything remote; the agent alone speaks to
+//! the mesh.
+//!
+//! Messages, in order: the client writes one [`ControlRequest`] frame; the agent answers with
+//! one [`ControlResponse`] frame; either may then close. A client may send several requests on
+//! one connection, one at a time.
+
+use std::collections::BTreeMap;
+use std::fmt;
+
+use serde::{Deserialize, Serialize};
+
+use crate::mesh::NodeStatus;
+
+/// A libp2p peer id in its usual base58 text form (`12D3KooW…`).
+#[derive(Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(transparent)]
+pub struct PeerName(pub String);
+
+impl PeerName {
+    /// The last 6 characters: short, and unlike the prefix, different between peers.
+    pub fn short(&self) -> &str {
+        let s = self.0.as_str();
+        &s[s.len().saturating_sub(6)..]
+    }
+}
+
+impl fmt::Display for PeerName {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl fmt::Debug for PeerName {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "PeerName({})", self.short())
+    }
+}
+
+/// What a client asks its agent.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub enum ControlRequest {
+    /// The agent itself and every peer in its table.
+    Peers,
+    /// The agent's counters since it started.
+    Stats,
+    /// How many jobs the mesh can take right now (the `-j` for make).
+    Jobs,
+}
+
+/// The agent's answer.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub enum ControlResponse {
+    /// Answers [`ControlRequest::Peers`].
+    Peers(PeersReport),
+    /// Answers [`ControlRequest::Stats`].
+    Stats(StatsReport),
+    /// Answers [`ControlRequest::Jobs`].
+    Jobs(JobsReport),
+    /// The request could not be served; a sentence saying why.
+    Error(String),
+}
+
+/// The agent and its peer table.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct PeersReport {
+    /// The agent answering.
+    pub local: PeerEntry,
+    /// Every peer it is connected to and has heard a status from, sorted by peer id.
+    pub peers: Vec<PeerEntry>,
+}
+
+/// One row of the peer table.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct PeerEntry {
+    /// The peer's id.
+    pub peer: PeerName,
+    /// Addresses it is reached at (multiaddrs).
+    pub addresses: Vec<String>,
+    /// Its last reported status.
+    pub status: NodeStatus,
+    /// Last measured round trip, in microseconds (none yet, or for the local agent).
+    pub rtt_us: Option<u64>,
+    /// Milliseconds since its last status arrived (zero for the local agent).
+    pub last_heard_ms: u64,
+}
+
+/// Counters since the agent started.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Default)]
+pub struct StatsReport {
+    /// Seconds since the agent started.
+    pub uptime_secs: u64,
+    /// Peers connected now.
+    pub peers_connected: u32,
+    /// Compiles this agent's clients ran locally.
+    pub jobs_local: u64,
+    /// Compiles this agent's clients had done by peers.
+    pub jobs_remote: u64,
+    /// Compiles this agent ran for peers.
+    pub jobs_served: u64,
+    /// Remote attempts that fell back (to another peer or local), by reason.
+    pub fallbacks: BTreeMap<String, u64>,
+    /// Toolchains this agent packaged.
+    pub toolchains_packaged: u64,
+    /// Toolchains this agent fetched from peers.
+    pub toolchains_fetched: u64,
+    /// Status messages sent and received.
+    pub gossip_messages_sent: u64,
+    /// Status messages received.
+    pub gossip_messages_received: u64,
+    /// Bytes of status frames sent (message bytes, without transport overhead).
+    pub gossip_bytes_sent: u64,
+    /// Bytes of status frames received.
+    pub gossip_bytes_received: u64,
+    /// Bytes of job traffic (inputs, toolchains, outputs) sent.
+    pub bytes_sent: u64,
+    /// Bytes of job traffic received.
+    pub bytes_received: u64,
+}
+
+/// The parallelism the mesh offers.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct JobsReport {
+    /// Free job slots across the agent and the peers that accept its jobs, plus the local
+    /// machine's own cores for preprocessing and linking; never below one.
+    pub jobs: u32,
+}
