@@ -1,1 +1,14 @@
-//! meshcc: the agent and the compiler wrapper.
+//! meshcc: the agent every machine runs, and the `meshcc` command (compiler wrapper and CLI).
+//!
+//! - [`wrapper`] and [`locate`]: the compile entry point and finding the real compiler.
+//! - [`agent`]: discovery, gossip, the peer table and the control socket.
+//! - [`client`], [`report`], [`cli`]: the command-line side.
+
+pub mod agent;
+pub mod cli;
+pub mod client;
+pub mod locate;
+pub mod logging;
+pub mod paths;
+pub mod report;
+pub mod wrapper;

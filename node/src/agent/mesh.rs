@@ -1,0 +1,470 @@
+//! The agent's libp2p side: one swarm, one task, reacting to network events, the control
+//! socket's questions and a 250 ms tick.
+
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, Result};
+use futures::StreamExt;
+use libp2p::swarm::behaviour::toggle::Toggle;
+use libp2p::swarm::{NetworkBehaviour, SwarmEvent};
+use libp2p::{identify, mdns, ping, request_response, Multiaddr, PeerId, StreamProtocol, Swarm};
+use meshcc_wire::control::{JobsReport, PeerEntry, PeerName, PeersReport, StatsReport};
+use meshcc_wire::mesh::{NodeStatus, StatusAck, STATUS_PROTOCOL};
+use tokio::sync::{mpsc, oneshot};
+use tracing::{debug, info, warn};
+
+use super::codec::{CborCodec, Traffic};
+use super::discovery::Discovery;
+use super::load::LoadMeter;
+use super::peers::PeerTable;
+use super::AgentConfig;
+
+/// Identify's protocol string; a peer announcing anything else is not a meshcc agent.
+pub const IDENTIFY_PROTOCOL: &str = "/meshcc/id/1";
+/// How often discovery, gossip and load are looked at.
+const TICK: Duration = Duration::from_millis(250);
+/// Longest silence between two status pushes to a peer.
+const HEARTBEAT: Duration = Duration::from_secs(5);
+/// Ping every second. libp2p's ping forgives the first failure and waits out its timeout, so
+/// a dead peer would linger ~6 s; instead a peer silent for [`LIVENESS`] (no ping answered,
+/// no status) is disconnected, which takes it out of the table within ~4 s.
+const PING_INTERVAL: Duration = Duration::from_secs(1);
+const PING_TIMEOUT: Duration = Duration::from_secs(3);
+const LIVENESS: Duration = Duration::from_millis(3500);
+/// mDNS re-query period (the library's default is five minutes).
+const MDNS_QUERY: Duration = Duration::from_secs(5);
+const MDNS_TTL: Duration = Duration::from_secs(30);
+
+type StatusBehaviour = request_response::Behaviour<CborCodec<NodeStatus, StatusAck>>;
+
+#[derive(NetworkBehaviour)]
+pub(super) struct Behaviour {
+    identify: identify::Behaviour,
+    ping: ping::Behaviour,
+    mdns: Toggle<mdns::tokio::Behaviour>,
+    status: StatusBehaviour,
+}
+
+/// Questions from the control socket.
+#[derive(Debug)]
+pub enum Command {
+    /// The peer table.
+    Peers(oneshot::Sender<PeersReport>),
+    /// The counters.
+    Stats(oneshot::Sender<StatsReport>),
+    /// The parallelism on offer.
+    Jobs(oneshot::Sender<JobsReport>),
+}
+
+/// This agent's own figures, from which its [`NodeStatus`] is made.
+struct Local {
+    slots: u32,
+    accepts_remote: bool,
+    speed: u32,
+    load: LoadMeter,
+    load_permille: u32,
+    seq: u64,
+    last_pushed: Option<NodeStatus>,
+    last_push_at: Instant,
+}
+
+impl Local {
+    fn status(&self) -> NodeStatus {
+        NodeStatus {
+            seq: self.seq,
+            agent_version: env!("CARGO_PKG_VERSION").to_owned(),
+            protocol_version: meshcc_wire::PROTOCOL_VERSION,
+            arch: std::env::consts::ARCH.to_owned(),
+            os: std::env::consts::OS.to_owned(),
+            slots: self.slots,
+            running: 0,
+            queued: 0,
+            load_permille: self.load_permille,
+            speed: self.speed,
+            mem_free_mb: super::load::mem_available_mb(),
+            accepts_remote: self.accepts_remote,
+            toolchains: Vec::new(),
+        }
+    }
+
+    /// Whether `now` differs from what peers last heard enough to tell them before the
+    /// heartbeat. Load jitters; only a tenth of the allowance counts.
+    fn worth_pushing(&self, now: &NodeStatus) -> bool {
+        let Some(last) = &self.last_pushed else {
+            return true;
+        };
+        last.slots != now.slots
+            || last.running != now.running
+            || last.queued != now.queued
+            || last.accepts_remote != now.accepts_remote
+            || last.toolchains != now.toolchains
+            || last.load_permille.abs_diff(now.load_permille) >= 100
+    }
+}
+
+/// The running mesh side of an agent.
+pub struct Mesh {
+    swarm: Swarm<Behaviour>,
+    peers: PeerTable,
+    discovery: Discovery,
+    local: Local,
+    gossip: Arc<Traffic>,
+    started: Instant,
+}
+
+impl Mesh {
+    /// Builds the swarm and starts listening.
+    pub fn new(config: &AgentConfig, key: libp2p::identity::Keypair) -> Result<Self> {
+        let psk = config
+            .mesh_key
+            .as_deref()
+            .map(super::identity::mesh_psk)
+            .transpose()?;
+        let transport = super::transport::build(&key, psk)?;
+        let local_id = key.public().to_peer_id();
+        let gossip = Arc::new(Traffic::default());
+        let mdns = if config.mdns {
+            let cfg = mdns::Config {
+                ttl: MDNS_TTL,
+                query_interval: MDNS_QUERY,
+                ..Default::default()
+            };
+            Some(mdns::tokio::Behaviour::new(cfg, local_id).context("cannot start mDNS")?)
+        } else {
+            None
+        };
+        let behaviour = Behaviour {
+            identify: identify::Behaviour::new(
+                identify::Config::new(IDENTIFY_PROTOCOL.to_owned(), key.public())
+                    .with_agent_version(format!("meshcc/{}", env!("CARGO_PKG_VERSION"))),
+            ),
+            ping: ping::Behaviour::new(
+                ping::Config::new()
+                    .with_interval(PING_INTERVAL)
+                    .with_timeout(PING_TIMEOUT),
+            ),
+            mdns: mdns.into(),
+            status: request_response::Behaviour::with_codec(
+                CborCodec::new(gossip.clone()),
+                [(
+                    StreamProtocol::new(STATUS_PROTOCOL),
+                    request_response::ProtocolSupport::Full,
+                )],
+                request_response::Config::default().with_request_timeout(Duration::from_secs(5)),
+            ),
+        };
+        let swarm_config = libp2p::swarm::Config::with_tokio_executor()
+            // Connections stay up while idle: liveness is ping's job, and reconnecting costs a
+            // handshake per job.
+            .with_idle_connection_timeout(Duration::from_secs(365 * 24 * 3600));
+        let mut swarm = Swarm::new(transport, behaviour, local_id, swarm_config);
+        for addr in listen_addrs(config) {
+            swarm
+                .listen_on(addr.clone())
+                .with_context(|| format!("cannot listen on {addr}"))?;
+        }
+        let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+        let load = LoadMeter::new(super::load::CpuAccounting::detect(), cores);
+        let slots = config
+            .slots
+            .unwrap_or_else(|| load.capacity_cores().ceil().max(1.0) as u32);
+        let speed = super::load::measure_speed(load.capacity_cores(), slots.max(1));
+        info!(
+            peer = %local_id,
+            slots,
+            speed,
+            capacity_cores = load.capacity_cores(),
+            accepts_remote = config.accepts_remote,
+            mdns = config.mdns,
+            private = config.mesh_key.is_some(),
+            "agent starting"
+        );
+        Ok(Self {
+            swarm,
+            peers: PeerTable::default(),
+            discovery: Discovery::new(local_id, config.peers.clone()),
+            local: Local {
+                slots,
+                accepts_remote: config.accepts_remote,
+                speed,
+                load,
+                load_permille: 0,
+                seq: 0,
+                last_pushed: None,
+                last_push_at: Instant::now(),
+            },
+            gossip,
+            started: Instant::now(),
+        })
+    }
+
+    /// Runs until `shutdown` resolves.
+    pub async fn run(
+        mut self,
+        mut commands: mpsc::Receiver<Command>,
+        shutdown: impl std::future::Future<Output = ()>,
+    ) {
+        let mut tick = tokio::time::interval(TICK);
+        let mut load_tick = tokio::time::interval(Duration::from_secs(1));
+        tokio::pin!(shutdown);
+        loop {
+            tokio::select! {
+                event = self.swarm.select_next_some() => self.on_swarm_event(event),
+                Some(cmd) = commands.recv() => self.on_command(cmd),
+                _ = tick.tick() => self.on_tick(),
+                _ = load_tick.tick() => self.local.load_permille = self.local.load.sample(),
+                () = &mut shutdown => break,
+            }
+        }
+        info!("agent stopping");
+    }
+
+    fn on_tick(&mut self) {
+        for peer in self.peers.silent(LIVENESS) {
+            info!(%peer, "peer silent for {LIVENESS:?}; disconnecting");
+            let _ = self.swarm.disconnect_peer_id(peer);
+        }
+        let peers = &self.peers;
+        for dial in self.discovery.due(|p| peers.is_connected(p)) {
+            let conn = dial.connection_id();
+            if let Err(e) = self.swarm.dial(dial) {
+                debug!("dial not started: {e}");
+                self.discovery.dial_failed(conn);
+            }
+        }
+        let now = self.local.status();
+        if self.local.worth_pushing(&now) || self.local.last_push_at.elapsed() >= HEARTBEAT {
+            let targets: Vec<PeerId> = self.peers.identified_peers().collect();
+            self.push_status(&targets);
+        }
+    }
+
+    /// Sends our status, with a new sequence number, to `targets`.
+    fn push_status(&mut self, targets: &[PeerId]) {
+        self.local.seq += 1;
+        let status = self.local.status();
+        for peer in targets {
+            self.swarm
+                .behaviour_mut()
+                .status
+                .send_request(peer, status.clone());
+        }
+        self.local.last_pushed = Some(status);
+        self.local.last_push_at = Instant::now();
+    }
+
+    fn on_swarm_event(&mut self, event: SwarmEvent<BehaviourEvent>) {
+        match event {
+            SwarmEvent::NewListenAddr { address, .. } => info!("listening on {address}"),
+            SwarmEvent::ConnectionEstablished {
+                peer_id,
+                connection_id,
+                endpoint,
+                ..
+            } => {
+                if self.discovery.is_ignored(&peer_id) {
+                    self.swarm.close_connection(connection_id);
+                    return;
+                }
+                let addr = endpoint.get_remote_address().clone();
+                if !self.peers.is_connected(&peer_id) {
+                    info!(peer = %peer_id, %addr, "connected");
+                }
+                self.discovery.connected(connection_id, peer_id, &addr);
+                self.peers.connected(peer_id, connection_id, addr);
+            }
+            SwarmEvent::ConnectionClosed {
+                peer_id,
+                connection_id,
+                cause,
+                ..
+            } => {
+                if self.peers.disconnected(&peer_id, connection_id) {
+                    let why = cause.map_or_else(|| "closed".to_owned(), |c| c.to_string());
+                    info!(peer = %peer_id, "peer left the table: {why}");
+                }
+            }
+            SwarmEvent::OutgoingConnectionError {
+                connection_id,
+                peer_id,
+                error,
+            } => {
+                debug!(peer = ?peer_id, "dial failed: {error}");
+                self.discovery.dial_failed(connection_id);
+            }
+            SwarmEvent::IncomingConnectionError {
+                send_back_addr,
+                error,
+                ..
+            } => {
+                // A wrong mesh key or a stranger's protocol ends here.
+                debug!(addr = %send_back_addr, "incoming connection failed: {error}");
+            }
+            SwarmEvent::Behaviour(event) => self.on_behaviour_event(event),
+            _ => {}
+        }
+    }
+
+    fn on_behaviour_event(&mut self, event: BehaviourEvent) {
+        match event {
+            BehaviourEvent::Mdns(mdns::Event::Discovered(found)) => {
+                for (peer, addr) in found {
+                    debug!(%peer, %addr, "mDNS discovered");
+                    self.discovery.mdns_discovered(peer, addr);
+                }
+            }
+            BehaviourEvent::Mdns(mdns::Event::Expired(gone)) => {
+                for (peer, addr) in gone {
+                    self.discovery.mdns_expired(&peer, &addr);
+                }
+            }
+            BehaviourEvent::Identify(identify::Event::Received { peer_id, info, .. }) => {
+                self.on_identified(peer_id, info)
+            }
+            BehaviourEvent::Ping(ping::Event {
+                peer,
+                connection,
+                result,
+            }) => match result {
+                Ok(rtt) => self.peers.rtt(&peer, rtt),
+                Err(e) => {
+                    info!(%peer, "ping failed ({e}); closing the connection");
+                    self.swarm.close_connection(connection);
+                }
+            },
+            BehaviourEvent::Status(event) => self.on_status_event(event),
+            _ => {}
+        }
+    }
+
+    fn on_identified(&mut self, peer: PeerId, info: identify::Info) {
+        let speaks_meshcc = info.protocol_version == IDENTIFY_PROTOCOL
+            && info.protocols.iter().any(|p| p.as_ref() == STATUS_PROTOCOL);
+        if !speaks_meshcc {
+            info!(
+                %peer,
+                protocol = info.protocol_version,
+                agent = info.agent_version,
+                "peer is not a meshcc agent of this protocol; ignoring it"
+            );
+            self.discovery.ignore(peer);
+            let _ = self.swarm.disconnect_peer_id(peer);
+            return;
+        }
+        let first = !self.peers.identified_peers().any(|p| p == peer);
+        self.peers.identified(&peer);
+        if first {
+            debug!(%peer, agent = info.agent_version, "identified");
+            self.push_status(&[peer]);
+        }
+    }
+
+    fn on_status_event(&mut self, event: request_response::Event<NodeStatus, StatusAck>) {
+        use request_response::{Event, Message};
+        match event {
+            Event::Message {
+                peer,
+                message:
+                    Message::Request {
+                        request, channel, ..
+                    },
+                ..
+            } => {
+                self.peers.status(&peer, request);
+                let _ = self
+                    .swarm
+                    .behaviour_mut()
+                    .status
+                    .send_response(channel, StatusAck {});
+            }
+            Event::InboundFailure { peer, error, .. } => {
+                warn!(%peer, "bad status message from peer: {error}");
+            }
+            Event::OutboundFailure { peer, error, .. } => {
+                debug!(%peer, "status push failed: {error}");
+            }
+            _ => {}
+        }
+    }
+
+    fn on_command(&mut self, cmd: Command) {
+        match cmd {
+            Command::Peers(reply) => {
+                let _ = reply.send(self.peers_report());
+            }
+            Command::Stats(reply) => {
+                let _ = reply.send(self.stats());
+            }
+            Command::Jobs(reply) => {
+                let _ = reply.send(self.jobs());
+            }
+        }
+    }
+
+    fn peers_report(&self) -> PeersReport {
+        let mut addresses: Vec<String> = self.swarm.listeners().map(Multiaddr::to_string).collect();
+        addresses.sort();
+        PeersReport {
+            local: PeerEntry {
+                peer: PeerName(self.swarm.local_peer_id().to_string()),
+                addresses,
+                status: self.local.status(),
+                rtt_us: None,
+                last_heard_ms: 0,
+            },
+            peers: self.peers.entries(),
+        }
+    }
+
+    fn stats(&self) -> StatsReport {
+        let g = &self.gossip;
+        StatsReport {
+            uptime_secs: self.started.elapsed().as_secs(),
+            peers_connected: self.peers.connected_count() as u32,
+            gossip_messages_sent: g.sent.load(Ordering::Relaxed),
+            gossip_messages_received: g.received.load(Ordering::Relaxed),
+            gossip_bytes_sent: g.bytes_sent.load(Ordering::Relaxed),
+            gossip_bytes_received: g.bytes_received.load(Ordering::Relaxed),
+            ..Default::default()
+        }
+    }
+
+    /// Our slots, plus the free slots of every compatible peer that takes jobs.
+    fn jobs(&self) -> JobsReport {
+        let own = self.local.status();
+        let remote: u32 = self
+            .peers
+            .entries()
+            .iter()
+            .map(|e| &e.status)
+            .filter(|s| s.accepts_remote && s.arch == own.arch && s.os == own.os)
+            .map(|s| s.slots.saturating_sub(s.running + s.queued))
+            .sum();
+        JobsReport {
+            jobs: (own.slots + remote).max(1),
+        }
+    }
+}
+
+/// The configured listen addresses, each with a QUIC twin when the mesh is open.
+fn listen_addrs(config: &AgentConfig) -> Vec<Multiaddr> {
+    use libp2p::multiaddr::Protocol;
+    let mut out = config.listen.clone();
+    if config.mesh_key.is_none() {
+        let is_tcp = |a: &Multiaddr| a.iter().any(|p| matches!(p, Protocol::Tcp(_)));
+        for addr in config.listen.iter().filter(|a| is_tcp(a)) {
+            let quic: Multiaddr = addr
+                .iter()
+                .map(|p| match p {
+                    Protocol::Tcp(port) => Protocol::Udp(port),
+                    other => other,
+                })
+                .chain(std::iter::once(Protocol::QuicV1))
+                .collect();
+            out.push(quic);
+        }
+    }
+    out
+}
