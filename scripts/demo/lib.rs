@@ -1,0 +1,1 @@
+// Empty: this package exists only to fetch its dependency's sources.
