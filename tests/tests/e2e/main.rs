@@ -1,0 +1,4 @@
+//! End-to-end tests: real `meshcc` binaries, real agents, real libp2p connections.
+
+mod mesh_loopback;
+mod util;
