@@ -1,10 +1,12 @@
 //! meshcc: the agent every machine runs, and the `meshcc` command (compiler wrapper and CLI).
 //!
-//! - [`wrapper`] and [`locate`]: the compile entry point and finding the real compiler.
+//! - [`wrapper`], [`args`] and [`locate`]: the compile entry point, what a command line means,
+//!   and finding the real compiler.
 //! - [`agent`]: discovery, gossip, the peer table and the control socket.
 //! - [`client`], [`report`], [`cli`]: the command-line side.
 
 pub mod agent;
+pub mod args;
 pub mod cli;
 pub mod client;
 pub mod locate;
