@@ -52,7 +52,7 @@ pub struct LabConfig {
     pub delay_ms: u32,
     /// Random variation of that delay, ± milliseconds (uniform).
     pub jitter_ms: u32,
-    /// Packet loss between two hosts, percent.
+    /// Packet loss from one host to another, percent, each way (a round trip sees about twice).
     pub loss_pct: f64,
     /// Each host's link capacity, each way, in kbit/s.
     pub bandwidth_kbit: Option<u64>,

@@ -199,6 +199,14 @@ fn cli_down_leaves_nothing_behind() {
         return;
     }
     let name = lab_name("cli");
+    // The lab is made by another process: if an assertion fails, still take it down.
+    struct DownOnDrop<'a>(&'a str);
+    impl Drop for DownOnDrop<'_> {
+        fn drop(&mut self) {
+            let _ = lab::down(self.0);
+        }
+    }
+    let _guard = DownOnDrop(&name);
     let tmp = std::env::temp_dir().join(format!("mesh-lab-{name}"));
     fs::create_dir_all(&tmp).unwrap();
     // A stand-in agent: records its arguments and environment, then idles.

@@ -37,7 +37,7 @@ enum Command {
         /// Delay variation, ± ms (uses a VDE wire).
         #[arg(long, default_value_t = 0)]
         jitter_ms: u32,
-        /// Packet loss between two hosts, percent (uses a VDE wire).
+        /// Packet loss from one host to another, percent, each way (uses a VDE wire).
         #[arg(long, default_value_t = 0.0)]
         loss: f64,
         /// Each host's link capacity, each way, kbit/s.
