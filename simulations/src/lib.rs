@@ -1,1 +1,3 @@
 //! The lab and the scale model.
+
+pub mod lab;
