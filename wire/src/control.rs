@@ -11,12 +11,24 @@
 //! Messages, in order: the client writes one [`ControlRequest`] frame; the agent answers with
 //! one [`ControlResponse`] frame; either may then close. A client may send several requests on
 //! one connection, one at a time.
+//!
+//! A compile is a conversation on one connection:
+//! 1. [`ControlRequest::Plan`] → [`ControlResponse::Plan`]: run locally, or remotely. A local
+//!    plan is a lease: the wrapper keeps the connection open while the compiler runs, so the
+//!    agent counts the job, and may send [`ControlRequest::Finished`] at the end.
+//! 2. For a remote plan, the wrapper preprocesses, hashes the inputs and sends
+//!    [`ControlRequest::Submit`]; the agent answers [`ControlResponse::Compiled`] with the
+//!    worker's result, or [`ControlResponse::Fallback`] when the mesh could not do it.
 
 use std::collections::BTreeMap;
 use std::fmt;
 
 use serde::{Deserialize, Serialize};
 
+use serde_bytes::ByteBuf;
+
+use crate::ids::BlobHash;
+use crate::job::{InputFile, JobResult};
 use crate::mesh::NodeStatus;
 
 /// A libp2p peer id in its usual base58 text form (`12D3KooW…`).
@@ -53,6 +65,62 @@ pub enum ControlRequest {
     Stats,
     /// How many jobs the mesh can take right now (the `-j` for make).
     Jobs,
+    /// Where should this compile run?
+    Plan(PlanRequest),
+    /// Run this compile remotely (after a remote plan).
+    Submit(SubmitRequest),
+    /// A compile of this client ended (after a local plan).
+    Finished(Finished),
+}
+
+/// The compiler a compile would run.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PlanRequest {
+    /// The real compiler's absolute path, as the wrapper would execute it.
+    pub compiler: ByteBuf,
+    /// The absolute working directory.
+    pub cwd: ByteBuf,
+}
+
+/// The agent's decision.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Plan {
+    /// Compile here, now; the connection is the lease on a local slot.
+    Local {
+        /// Why not remote, for the log.
+        reason: String,
+    },
+    /// Preprocess and submit; the agent has chosen a worker.
+    Remote {
+        /// The worker's id, for the log.
+        worker: PeerName,
+    },
+}
+
+/// A compile for the mesh, described by hashes.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SubmitRequest {
+    /// The compiler's absolute path (the one named in the plan).
+    pub program: ByteBuf,
+    /// The original command, `argv[0]` as the compiler sees it.
+    pub argv: Vec<ByteBuf>,
+    /// Hash of the preprocessed translation unit.
+    pub tu_hash: BlobHash,
+    /// Absolute working directory.
+    pub cwd: ByteBuf,
+    /// Environment variables that change compiler output.
+    pub env: Vec<(ByteBuf, ByteBuf)>,
+    /// Every file read, by absolute path and hash; the agent serves them from these paths.
+    pub inputs: Vec<InputFile>,
+    /// Absolute paths of the files the compile writes.
+    pub outputs: Vec<ByteBuf>,
+}
+
+/// How a local compile ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Finished {
+    /// Whether the compiler succeeded.
+    pub success: bool,
 }
 
 /// The agent's answer.
@@ -64,8 +132,25 @@ pub enum ControlResponse {
     Stats(StatsReport),
     /// Answers [`ControlRequest::Jobs`].
     Jobs(JobsReport),
+    /// Answers [`ControlRequest::Plan`].
+    Plan(Plan),
+    /// Answers [`ControlRequest::Submit`]: the worker's result.
+    Compiled(Compiled),
+    /// Answers [`ControlRequest::Submit`]: no worker could do it; compile locally.
+    Fallback(String),
+    /// Answers [`ControlRequest::Finished`].
+    Ok,
     /// The request could not be served; a sentence saying why.
     Error(String),
+}
+
+/// A remote compile's result.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Compiled {
+    /// The worker that ran it.
+    pub worker: PeerName,
+    /// What the compiler did there.
+    pub result: JobResult,
 }
 
 /// The agent and its peer table.

@@ -3,7 +3,8 @@
 //! - [`frame`]: length-prefixed, versioned CBOR frames with a size limit checked before
 //!   allocation; sync and async readers and writers.
 //! - [`control`]: the `meshcc` command talking to its local agent over a unix socket.
-//! - [`mesh`]: agents talking to each other over libp2p.
+//! - [`mesh`]: agents telling each other their status over libp2p.
+//! - [`job`]: agents compiling for each other, and fetching blobs by hash.
 //! - [`ids`]: content-hash identifiers.
 //!
 //! Byte fields are CBOR byte strings (`serde_bytes`), never arrays of integers. Messages do not
@@ -14,6 +15,7 @@
 pub mod control;
 pub mod frame;
 pub mod ids;
+pub mod job;
 pub mod mesh;
 
 pub use frame::{

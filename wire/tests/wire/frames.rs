@@ -3,6 +3,7 @@
 use std::io::Cursor;
 
 use meshcc_wire::control::{ControlRequest, ControlResponse};
+use meshcc_wire::job::{BlobRequest, BlobResponse, JobRequest, JobResponse, ToolchainManifest};
 use meshcc_wire::mesh::NodeStatus;
 use meshcc_wire::{decode_body, encode, read_msg, write_msg, FrameError, MAX_MESSAGE_SIZE};
 use proptest::prelude::*;
@@ -131,6 +132,11 @@ proptest! {
         let _ = read_msg::<_, NodeStatus>(&mut Cursor::new(&bytes));
         let _ = decode_body::<ControlResponse>(&bytes);
         let _ = decode_body::<NodeStatus>(&bytes);
+        let _ = decode_body::<JobRequest>(&bytes);
+        let _ = decode_body::<JobResponse>(&bytes);
+        let _ = decode_body::<BlobRequest>(&bytes);
+        let _ = decode_body::<BlobResponse>(&bytes);
+        let _ = decode_body::<ToolchainManifest>(&bytes);
     }
 
     #[test]

@@ -4,9 +4,11 @@
 use std::collections::BTreeMap;
 
 use meshcc_wire::control::*;
-use meshcc_wire::ids::ToolchainId;
+use meshcc_wire::ids::{BlobHash, ToolchainId};
+use meshcc_wire::job::*;
 use meshcc_wire::mesh::*;
 use meshcc_wire::{decode_body, encode};
+use serde_bytes::ByteBuf;
 
 /// Hex digits of an annotated dump, comments and spaces dropped.
 fn golden(annotated: &str) -> Vec<u8> {
@@ -314,6 +316,448 @@ fn golden_resp_error() {
         a1                                                #   map(1)
         65 45 72 72 6f 72                                 #     key "Error"
         62 6e 6f                                          #       "no"
+        "#,
+    );
+}
+
+fn b(s: &str) -> ByteBuf {
+    ByteBuf::from(s.as_bytes().to_vec())
+}
+
+fn job_request() -> JobRequest {
+    JobRequest {
+        job_id: 42,
+        toolchain: ToolchainId([0x11; 32]),
+        program: b("/usr/bin/gcc"),
+        argv: vec![b("gcc"), b("-c"), b("a.c")],
+        tu_hash: BlobHash([0x22; 32]),
+        cwd: b("/w"),
+        env: vec![(b("LANG"), b("C"))],
+        inputs: vec![InputFile {
+            path: b("/w/a.c"),
+            hash: BlobHash([0x33; 32]),
+        }],
+        outputs: vec![b("/w/a.o")],
+    }
+}
+
+fn job_done() -> JobResponse {
+    JobResponse::Done(JobResult {
+        exit: Exit::Code(0),
+        stdout: b(""),
+        stderr: b("warn"),
+        outputs: vec![OutputFile {
+            path: b("/w/a.o"),
+            data: b("ELF"),
+        }],
+        fetch_ms: 3,
+        compile_ms: 250,
+    })
+}
+
+fn manifest() -> ToolchainManifest {
+    ToolchainManifest {
+        family: "gcc".into(),
+        version: "gcc 12".into(),
+        arch: "x86_64".into(),
+        os: "linux".into(),
+        driver: b("/usr/bin/gcc"),
+        entries: vec![
+            ToolchainEntry {
+                path: b("/usr"),
+                kind: EntryKind::Dir,
+            },
+            ToolchainEntry {
+                path: b("/usr/bin/gcc"),
+                kind: EntryKind::Symlink {
+                    target: b("gcc-12"),
+                },
+            },
+            ToolchainEntry {
+                path: b("/usr/bin/gcc-12"),
+                kind: EntryKind::File {
+                    size: 5,
+                    executable: true,
+                    chunks: vec![BlobHash([0x44; 32])],
+                },
+            },
+        ],
+    }
+}
+
+fn submit() -> SubmitRequest {
+    let job = job_request();
+    SubmitRequest {
+        program: job.program,
+        argv: job.argv,
+        tu_hash: job.tu_hash,
+        cwd: job.cwd,
+        env: job.env,
+        inputs: job.inputs,
+        outputs: job.outputs,
+    }
+}
+
+#[test]
+fn golden_job_request() {
+    check(
+        job_request(),
+        r#"
+        00 00 00 e8                                       # frame length 232
+        82                                                # array(2)
+        01                                                #   1
+        a9                                                #   map(9)
+        66 6a 6f 62 5f 69 64                              #     key "job_id"
+        18 2a                                             #       42
+        69 74 6f 6f 6c 63 68 61 69 6e                     #     key "toolchain"
+        58 20 11                                          #       bytes(32)
+        11 11 11 11 11 11 11 11 11 11 11 11 11 11 11 11
+        11 11 11 11 11 11 11 11 11 11 11 11 11 11 11
+        67 70 72 6f 67 72 61 6d                           #     key "program"
+        4c 2f 75 73 72 2f 62 69 6e 2f 67 63 63            #       bytes(12) b"/usr/bin/gcc"
+        64 61 72 67 76                                    #     key "argv"
+        83                                                #       array(3)
+        43 67 63 63                                       #         bytes(3) b"gcc"
+        42 2d 63                                          #         bytes(2) b"-c"
+        43 61 2e 63                                       #         bytes(3) b"a.c"
+        67 74 75 5f 68 61 73 68                           #     key "tu_hash"
+        58 20 22                                          #       bytes(32) b""""""""""""""""""""""""""""""""""
+        22 22 22 22 22 22 22 22 22 22 22 22 22 22 22 22
+        22 22 22 22 22 22 22 22 22 22 22 22 22 22 22
+        63 63 77 64                                       #     key "cwd"
+        42 2f 77                                          #       bytes(2) b"/w"
+        63 65 6e 76                                       #     key "env"
+        81                                                #       array(1)
+        82                                                #         array(2)
+        44 4c 41 4e 47                                    #           bytes(4) b"LANG"
+        41 43                                             #           bytes(1) b"C"
+        66 69 6e 70 75 74 73                              #     key "inputs"
+        81                                                #       array(1)
+        a2                                                #         map(2)
+        64 70 61 74 68                                    #           key "path"
+        46 2f 77 2f 61 2e 63                              #             bytes(6) b"/w/a.c"
+        64 68 61 73 68                                    #           key "hash"
+        58 20 33                                          #             bytes(32) b"33333333333333333333333333333333"
+        33 33 33 33 33 33 33 33 33 33 33 33 33 33 33 33
+        33 33 33 33 33 33 33 33 33 33 33 33 33 33 33
+        67 6f 75 74 70 75 74 73                           #     key "outputs"
+        81                                                #       array(1)
+        46 2f 77 2f 61 2e 6f                              #         bytes(6) b"/w/a.o"
+        "#,
+    );
+}
+
+#[test]
+fn golden_job_done() {
+    check(
+        job_done(),
+        r#"
+        00 00 00 5f                                       # frame length 95
+        82                                                # array(2)
+        01                                                #   1
+        a1                                                #   map(1)
+        64 44 6f 6e 65                                    #     key "Done"
+        a6                                                #       map(6)
+        64 65 78 69 74                                    #         key "exit"
+        a1                                                #           map(1)
+        64 43 6f 64 65                                    #             key "Code"
+        00                                                #               0
+        66 73 74 64 6f 75 74                              #         key "stdout"
+        40                                                #           bytes(0)
+        66 73 74 64 65 72 72                              #         key "stderr"
+        44 77 61 72 6e                                    #           bytes(4) b"warn"
+        67 6f 75 74 70 75 74 73                           #         key "outputs"
+        81                                                #           array(1)
+        a2                                                #             map(2)
+        64 70 61 74 68                                    #               key "path"
+        46 2f 77 2f 61 2e 6f                              #                 bytes(6) b"/w/a.o"
+        64 64 61 74 61                                    #               key "data"
+        43 45 4c 46                                       #                 bytes(3) b"ELF"
+        68 66 65 74 63 68 5f 6d 73                        #         key "fetch_ms"
+        03                                                #           3
+        6a 63 6f 6d 70 69 6c 65 5f 6d 73                  #         key "compile_ms"
+        18 fa                                             #           250
+        "#,
+    );
+}
+
+#[test]
+fn golden_job_refused() {
+    check(
+        JobResponse::Refused(Refusal {
+            kind: RefusalKind::OutOfMemory,
+            message: "oom".into(),
+        }),
+        r#"
+        00 00 00 29                                       # frame length 41
+        82                                                # array(2)
+        01                                                #   1
+        a1                                                #   map(1)
+        67 52 65 66 75 73 65 64                           #     key "Refused"
+        a2                                                #       map(2)
+        64 6b 69 6e 64                                    #         key "kind"
+        6b 4f 75 74 4f 66 4d 65 6d 6f 72 79               #           "OutOfMemory"
+        67 6d 65 73 73 61 67 65                           #         key "message"
+        63 6f 6f 6d                                       #           "oom"
+        "#,
+    );
+}
+
+#[test]
+fn golden_blob_request() {
+    check(
+        BlobRequest {
+            hashes: vec![BlobHash([0x55; 32])],
+        },
+        r#"
+        00 00 00 2d                                       # frame length 45
+        82                                                # array(2)
+        01                                                #   1
+        a1                                                #   map(1)
+        66 68 61 73 68 65 73                              #     key "hashes"
+        81                                                #       array(1)
+        58 20 55                                          #         bytes(32) b"UUUUUUUUUUUUUUUUUUUUUUUUUUUUUUUU"
+        55 55 55 55 55 55 55 55 55 55 55 55 55 55 55 55
+        55 55 55 55 55 55 55 55 55 55 55 55 55 55 55
+        "#,
+    );
+}
+
+#[test]
+fn golden_blob_response() {
+    check(
+        BlobResponse {
+            blobs: vec![Blob {
+                hash: BlobHash([0x66; 32]),
+                zstd: b("z"),
+            }],
+            missing: vec![],
+        },
+        r#"
+        00 00 00 42                                       # frame length 66
+        82                                                # array(2)
+        01                                                #   1
+        a2                                                #   map(2)
+        65 62 6c 6f 62 73                                 #     key "blobs"
+        81                                                #       array(1)
+        a2                                                #         map(2)
+        64 68 61 73 68                                    #           key "hash"
+        58 20 66                                          #             bytes(32) b"ffffffffffffffffffffffffffffffff"
+        66 66 66 66 66 66 66 66 66 66 66 66 66 66 66 66
+        66 66 66 66 66 66 66 66 66 66 66 66 66 66 66
+        64 7a 73 74 64                                    #           key "zstd"
+        41 7a                                             #             bytes(1) b"z"
+        67 6d 69 73 73 69 6e 67                           #     key "missing"
+        80                                                #       array(0)
+        "#,
+    );
+}
+
+#[test]
+fn golden_manifest() {
+    check(
+        manifest(),
+        r#"
+        00 00 00 f1                                       # frame length 241
+        82                                                # array(2)
+        01                                                #   1
+        a6                                                #   map(6)
+        66 66 61 6d 69 6c 79                              #     key "family"
+        63 67 63 63                                       #       "gcc"
+        67 76 65 72 73 69 6f 6e                           #     key "version"
+        66 67 63 63 20 31 32                              #       "gcc 12"
+        64 61 72 63 68                                    #     key "arch"
+        66 78 38 36 5f 36 34                              #       "x86_64"
+        62 6f 73                                          #     key "os"
+        65 6c 69 6e 75 78                                 #       "linux"
+        66 64 72 69 76 65 72                              #     key "driver"
+        4c 2f 75 73 72 2f 62 69 6e 2f 67 63 63            #       bytes(12) b"/usr/bin/gcc"
+        67 65 6e 74 72 69 65 73                           #     key "entries"
+        83                                                #       array(3)
+        a2                                                #         map(2)
+        64 70 61 74 68                                    #           key "path"
+        44 2f 75 73 72                                    #             bytes(4) b"/usr"
+        64 6b 69 6e 64                                    #           key "kind"
+        63 44 69 72                                       #             "Dir"
+        a2                                                #         map(2)
+        64 70 61 74 68                                    #           key "path"
+        4c 2f 75 73 72 2f 62 69 6e 2f 67 63 63            #             bytes(12) b"/usr/bin/gcc"
+        64 6b 69 6e 64                                    #           key "kind"
+        a1                                                #             map(1)
+        67 53 79 6d 6c 69 6e 6b                           #               key "Symlink"
+        a1                                                #                 map(1)
+        66 74 61 72 67 65 74                              #                   key "target"
+        46 67 63 63 2d 31 32                              #                     bytes(6) b"gcc-12"
+        a2                                                #         map(2)
+        64 70 61 74 68                                    #           key "path"
+        4f 2f 75 73 72 2f 62 69 6e 2f 67 63 63 2d 31 32   #             bytes(15) b"/usr/bin/gcc-12"
+        64 6b 69 6e 64                                    #           key "kind"
+        a1                                                #             map(1)
+        64 46 69 6c 65                                    #               key "File"
+        a3                                                #                 map(3)
+        64 73 69 7a 65                                    #                   key "size"
+        05                                                #                     5
+        6a 65 78 65 63 75 74 61 62 6c 65                  #                   key "executable"
+        f5                                                #                     true
+        66 63 68 75 6e 6b 73                              #                   key "chunks"
+        81                                                #                     array(1)
+        58 20 44                                          #                       bytes(32) b"DDDDDDDDDDDDDDDDDDDDDDDDDDDDDDDD"
+        44 44 44 44 44 44 44 44 44 44 44 44 44 44 44 44
+        44 44 44 44 44 44 44 44 44 44 44 44 44 44 44
+        "#,
+    );
+}
+
+#[test]
+fn golden_req_plan() {
+    check(
+        ControlRequest::Plan(PlanRequest {
+            compiler: b("/usr/bin/gcc"),
+            cwd: b("/w"),
+        }),
+        r#"
+        00 00 00 26                                       # frame length 38
+        82                                                # array(2)
+        01                                                #   1
+        a1                                                #   map(1)
+        64 50 6c 61 6e                                    #     key "Plan"
+        a2                                                #       map(2)
+        68 63 6f 6d 70 69 6c 65 72                        #         key "compiler"
+        4c 2f 75 73 72 2f 62 69 6e 2f 67 63 63            #           bytes(12) b"/usr/bin/gcc"
+        63 63 77 64                                       #         key "cwd"
+        42 2f 77                                          #           bytes(2) b"/w"
+        "#,
+    );
+}
+
+#[test]
+fn golden_req_submit() {
+    check(
+        ControlRequest::Submit(submit()),
+        r#"
+        00 00 00 bb                                       # frame length 187
+        82                                                # array(2)
+        01                                                #   1
+        a1                                                #   map(1)
+        66 53 75 62 6d 69 74                              #     key "Submit"
+        a7                                                #       map(7)
+        67 70 72 6f 67 72 61 6d                           #         key "program"
+        4c 2f 75 73 72 2f 62 69 6e 2f 67 63 63            #           bytes(12) b"/usr/bin/gcc"
+        64 61 72 67 76                                    #         key "argv"
+        83                                                #           array(3)
+        43 67 63 63                                       #             bytes(3) b"gcc"
+        42 2d 63                                          #             bytes(2) b"-c"
+        43 61 2e 63                                       #             bytes(3) b"a.c"
+        67 74 75 5f 68 61 73 68                           #         key "tu_hash"
+        58 20 22                                          #           bytes(32) b""""""""""""""""""""""""""""""""""
+        22 22 22 22 22 22 22 22 22 22 22 22 22 22 22 22
+        22 22 22 22 22 22 22 22 22 22 22 22 22 22 22
+        63 63 77 64                                       #         key "cwd"
+        42 2f 77                                          #           bytes(2) b"/w"
+        63 65 6e 76                                       #         key "env"
+        81                                                #           array(1)
+        82                                                #             array(2)
+        44 4c 41 4e 47                                    #               bytes(4) b"LANG"
+        41 43                                             #               bytes(1) b"C"
+        66 69 6e 70 75 74 73                              #         key "inputs"
+        81                                                #           array(1)
+        a2                                                #             map(2)
+        64 70 61 74 68                                    #               key "path"
+        46 2f 77 2f 61 2e 63                              #                 bytes(6) b"/w/a.c"
+        64 68 61 73 68                                    #               key "hash"
+        58 20 33                                          #                 bytes(32) b"33333333333333333333333333333333"
+        33 33 33 33 33 33 33 33 33 33 33 33 33 33 33 33
+        33 33 33 33 33 33 33 33 33 33 33 33 33 33 33
+        67 6f 75 74 70 75 74 73                           #         key "outputs"
+        81                                                #           array(1)
+        46 2f 77 2f 61 2e 6f                              #             bytes(6) b"/w/a.o"
+        "#,
+    );
+}
+
+#[test]
+fn golden_req_finished() {
+    check(
+        ControlRequest::Finished(Finished { success: true }),
+        r#"
+        00 00 00 16                                       # frame length 22
+        82                                                # array(2)
+        01                                                #   1
+        a1                                                #   map(1)
+        68 46 69 6e 69 73 68 65 64                        #     key "Finished"
+        a1                                                #       map(1)
+        67 73 75 63 63 65 73 73                           #         key "success"
+        f5                                                #           true
+        "#,
+    );
+}
+
+#[test]
+fn golden_resp_plan_local() {
+    check(
+        ControlResponse::Plan(Plan::Local {
+            reason: "busy".into(),
+        }),
+        r#"
+        00 00 00 1c                                       # frame length 28
+        82                                                # array(2)
+        01                                                #   1
+        a1                                                #   map(1)
+        64 50 6c 61 6e                                    #     key "Plan"
+        a1                                                #       map(1)
+        65 4c 6f 63 61 6c                                 #         key "Local"
+        a1                                                #           map(1)
+        66 72 65 61 73 6f 6e                              #             key "reason"
+        64 62 75 73 79                                    #               "busy"
+        "#,
+    );
+}
+
+#[test]
+fn golden_resp_plan_remote() {
+    check(
+        ControlResponse::Plan(Plan::Remote {
+            worker: PeerName("12D3KooWB".into()),
+        }),
+        r#"
+        00 00 00 22                                       # frame length 34
+        82                                                # array(2)
+        01                                                #   1
+        a1                                                #   map(1)
+        64 50 6c 61 6e                                    #     key "Plan"
+        a1                                                #       map(1)
+        66 52 65 6d 6f 74 65                              #         key "Remote"
+        a1                                                #           map(1)
+        66 77 6f 72 6b 65 72                              #             key "worker"
+        69 31 32 44 33 4b 6f 6f 57 42                     #               "12D3KooWB"
+        "#,
+    );
+}
+
+#[test]
+fn golden_resp_fallback() {
+    check(
+        ControlResponse::Fallback("gone".into()),
+        r#"
+        00 00 00 11                                       # frame length 17
+        82                                                # array(2)
+        01                                                #   1
+        a1                                                #   map(1)
+        68 46 61 6c 6c 62 61 63 6b                        #     key "Fallback"
+        64 67 6f 6e 65                                    #       "gone"
+        "#,
+    );
+}
+
+#[test]
+fn golden_resp_ok() {
+    check(
+        ControlResponse::Ok,
+        r#"
+        00 00 00 05                                       # frame length 5
+        82                                                # array(2)
+        01                                                #   1
+        62 4f 6b                                          #   "Ok"
         "#,
     );
 }
