@@ -1,1 +1,3 @@
 //! meshcc: the agent and the compiler wrapper.
+
+pub mod choice;

@@ -1,1 +1,2 @@
 //! The lab and the scale model.
+pub mod sim;
