@@ -223,7 +223,12 @@ impl<'a> Sim<'a> {
                 }
             }
         }
-        if self.released < self.cfg.jobs {
+        let planned = match self.cfg.arrivals {
+            Arrivals::Poisson => self.released,
+            // Count a build's jobs when it arrives, not as make releases them.
+            Arrivals::Builds { jobs, .. } => self.builds.len() * jobs as usize,
+        };
+        if planned < self.cfg.jobs {
             let next = t + workload::gap(self.rate, &mut self.rng);
             self.calendar.push(next, Event::Arrival);
         }

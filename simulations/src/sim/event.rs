@@ -78,9 +78,7 @@ mod tests {
         c.push(2.0, Event::SlotFree { node: 2 });
         c.push(1.0, Event::SlotFree { node: 1 });
         c.push(1.0, Event::SlotFree { node: 3 });
-        let order: Vec<_> = std::iter::from_fn(|| c.pop())
-            .map(|(t, e)| (t, e))
-            .collect();
+        let order: Vec<_> = std::iter::from_fn(|| c.pop()).collect();
         assert_eq!(
             order,
             [

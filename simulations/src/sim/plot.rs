@@ -1,5 +1,5 @@
 //! `--plot FILE.png`: mean sojourn (relative to the omniscient scheduler) against gossip
-//! staleness, one line per policy, one panel per utilisation.
+//! staleness, one line per policy, one panel per mesh size and utilisation.
 //!
 //! plotters is built without its system-font backend (which would pull in fontconfig and
 //! freetype); text is drawn with ab_glyph from a TrueType file found on the system or named by
@@ -74,6 +74,9 @@ pub fn plot(path: &Path, rows: &[Row]) -> Result<(), PlotError> {
     let mut utils: Vec<f64> = rows.iter().map(|r| r.utilisation).collect();
     utils.sort_by(f64::total_cmp);
     utils.dedup();
+    let mut sizes: Vec<usize> = rows.iter().map(|r| r.nodes).collect();
+    sizes.sort_unstable();
+    sizes.dedup();
     let mut policies: Vec<&str> = Vec::new();
     for r in rows {
         if !policies.contains(&r.policy) {
@@ -88,11 +91,19 @@ pub fn plot(path: &Path, rows: &[Row]) -> Result<(), PlotError> {
     let x_max = x_max.max(1.0);
     let y_max = rows.iter().map(|r| r.rel_mean).fold(1.0, f64::max) * 1.2;
 
-    let root = BitMapBackend::new(path, (520 * utils.len() as u32, 440)).into_drawing_area();
+    let (w, h) = (520 * utils.len() as u32, 440 * sizes.len() as u32);
+    let root = BitMapBackend::new(path, (w, h)).into_drawing_area();
     root.fill(&WHITE).map_err(|e| draw_err(&e))?;
-    for (panel, &util) in root.split_evenly((1, utils.len())).iter().zip(&utils) {
+    let panels = root.split_evenly((sizes.len(), utils.len()));
+    let cells = sizes
+        .iter()
+        .flat_map(|&n| utils.iter().map(move |&u| (n, u)));
+    for (panel, (nodes, util)) in panels.iter().zip(cells) {
         let mut chart = ChartBuilder::on(panel)
-            .caption(format!("utilisation {util}"), ("sans-serif", 20))
+            .caption(
+                format!("{nodes} nodes, utilisation {util}"),
+                ("sans-serif", 20),
+            )
             .margin(12)
             .x_label_area_size(40)
             .y_label_area_size(55)
@@ -107,7 +118,7 @@ pub fn plot(path: &Path, rows: &[Row]) -> Result<(), PlotError> {
         for (i, &policy) in policies.iter().enumerate() {
             let mine = rows
                 .iter()
-                .filter(|r| r.utilisation == util && r.policy == policy);
+                .filter(|r| r.nodes == nodes && r.utilisation == util && r.policy == policy);
             let gossip = SimPolicy::from_name(policy).is_none_or(SimPolicy::uses_gossip);
             let mut points: Vec<(f64, f64)> = if gossip {
                 mine.filter_map(|r| Some((r.staleness?, r.rel_mean)))
