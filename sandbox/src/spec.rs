@@ -164,6 +164,9 @@ pub enum SpecError {
         /// How many it had.
         count: usize,
     },
+    /// The job would be uid 0 inside its namespace.
+    #[error("the job may not run as uid 0, even inside its namespace")]
+    InsideRoot,
     /// A limit is zero or out of range.
     #[error("limit {name} = {value} is out of range: {why}")]
     Limit {
@@ -252,6 +255,9 @@ impl JobSpec {
             if name.is_empty() || name.contains(&0) || name.contains(&b'=') || value.contains(&0) {
                 return Err(SpecError::BadString { what: "env", index });
             }
+        }
+        if self.identity.inside_uid == 0 {
+            return Err(SpecError::InsideRoot);
         }
         self.limits.validate()
     }

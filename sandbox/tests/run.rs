@@ -84,3 +84,65 @@ fn outputs_streams_and_status_come_back() {
     assert_eq!(outcome.stopped_by, None);
     assert!(!job_dir.exists(), "job directory removed");
 }
+
+/// Pass: a helper running as a normal user (uid 65534 here, as an agent run by that user would
+/// start it) maps its own id, builds the jail on its job directory and runs the probe's escape
+/// checks with the same result as under root.
+#[test]
+fn a_normal_user_helper_runs_jobs() {
+    if !can_jail("a_normal_user_helper_runs_jobs") {
+        return;
+    }
+    use std::os::unix::fs::PermissionsExt;
+    let fx = Fixture::new();
+    std::fs::set_permissions(fx.path(), std::fs::Permissions::from_mode(0o755)).unwrap();
+    let secret = fx.path().join("secret.txt");
+    std::fs::write(&secret, "host secret").unwrap();
+    let host_pid = std::process::id().to_string();
+    let spec = fx.probe_spec(&["escape", secret.to_str().unwrap(), &host_pid]);
+    // run() makes the job directory as the caller; hand it to the user the helper runs as.
+    let mut as_user = Command::new("sh");
+    as_user.args([
+        "-c",
+        "/usr/bin/chown 65534:65534 \"$0\" && \
+         exec /usr/bin/setpriv --reuid=65534 --regid=65534 --clear-groups \"$1\"",
+    ]);
+    as_user.arg(&spec.job_dir);
+    as_user.arg(env!("CARGO_BIN_EXE_meshcc-sandbox-helper"));
+    // The user's own store: hard links to others' files are refused (protected_hardlinks).
+    for input in &spec.inputs {
+        std::os::unix::fs::chown(&input.source, Some(65534), Some(65534)).unwrap();
+    }
+    let outcome = run(as_user, &spec).unwrap_or_else(|e| panic!("{e}"));
+    let lines = String::from_utf8_lossy(&outcome.stdout.bytes).into_owned();
+    assert!(!lines.contains("FAIL"), "{lines}");
+    assert!(
+        lines.contains("ok net_only_lo") && lines.contains("ok no_capabilities"),
+        "{lines}"
+    );
+    assert_eq!(outcome.termination, Termination::Exited(0));
+}
+
+/// Pass: a helper fed garbage replies with a protocol error and exits; it never hangs.
+#[test]
+fn the_helper_answers_garbage_with_a_protocol_error() {
+    use std::io::Write;
+    use std::process::Stdio;
+    let mut child = helper()
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut stdin = child.stdin.take().unwrap();
+    stdin.write_all(&[0, 0, 0, 3, 0xff, 0xff, 0xff]).unwrap();
+    drop(stdin);
+    let out = child.wait_with_output().unwrap();
+    let reply: meshcc_sandbox::Reply = meshcc_wire::read_msg(&mut &out.stdout[..])
+        .unwrap()
+        .unwrap();
+    assert!(
+        matches!(reply, meshcc_sandbox::Reply::Failed(JailError::Protocol(_))),
+        "{reply:?}"
+    );
+    assert!(!out.status.success());
+}
