@@ -51,6 +51,10 @@ enum Sub {
 
 const SUBCOMMANDS: &[&str] = &["agent", "peers", "stats", "jobs", "help"];
 
+/// The hidden subcommand the agent starts to run one job in the sandbox (a fresh,
+/// single-threaded process: namespaces cannot be entered from the agent's threads).
+pub const SANDBOX_SUBCOMMAND: &str = "__sandbox";
+
 /// Entry point of the `meshcc` binary.
 pub fn main() -> ExitCode {
     let mut argv: Vec<OsString> = std::env::args_os().collect();
@@ -65,6 +69,7 @@ pub fn main() -> ExitCode {
         return wrapper::run(name, argv.split_off(1));
     }
     match argv.get(1).and_then(|a| a.to_str()) {
+        Some(SANDBOX_SUBCOMMAND) => return meshcc_sandbox::helper_main(),
         Some(first) if SUBCOMMANDS.contains(&first) || first.starts_with('-') => {}
         Some(_) => {
             logging::init(Role::Client);

@@ -56,6 +56,11 @@ impl Client {
         })
     }
 
+    /// Changes how long to wait for each answer.
+    pub fn set_timeout(&mut self, timeout: Duration) {
+        self.stream.set_read_timeout(Some(timeout)).ok();
+    }
+
     /// Sends `request` and waits for the answer.
     pub fn ask(&mut self, request: &ControlRequest) -> Result<ControlResponse, ClientError> {
         let protocol = |source| ClientError::Protocol {

@@ -7,10 +7,15 @@
 
 pub mod agent;
 pub mod args;
+pub mod choice;
 pub mod cli;
 pub mod client;
+pub mod hermetic;
 pub mod locate;
 pub mod logging;
 pub mod paths;
 pub mod report;
+pub mod safepath;
+pub mod store;
+pub mod toolchain;
 pub mod wrapper;

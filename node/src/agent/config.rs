@@ -38,6 +38,9 @@ pub struct AgentArgs {
     /// Do not discover peers by mDNS; use `--peer` only.
     #[arg(long)]
     pub no_mdns: bool,
+    /// Size limit of the blob store (toolchains, inputs), MiB; least recently used go first.
+    #[arg(long)]
+    pub store_limit_mb: Option<u64>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -54,6 +57,7 @@ struct FileConfig {
     mesh_key: Option<PathBuf>,
     #[serde(default)]
     no_mdns: bool,
+    store_limit_mb: Option<u64>,
 }
 
 /// Settings after merging options, file and defaults.
@@ -73,6 +77,8 @@ pub struct AgentConfig {
     pub mesh_key: Option<PathBuf>,
     /// Discover peers by mDNS.
     pub mdns: bool,
+    /// Blob store size limit, MiB.
+    pub store_limit_mb: u64,
 }
 
 impl AgentArgs {
@@ -113,6 +119,10 @@ impl AgentArgs {
             accepts_remote: !(self.no_remote || file.no_remote),
             mesh_key: self.mesh_key.or(file.mesh_key),
             mdns: !(self.no_mdns || file.no_mdns),
+            store_limit_mb: self
+                .store_limit_mb
+                .or(file.store_limit_mb)
+                .unwrap_or(10 * 1024),
         })
     }
 }

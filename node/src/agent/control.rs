@@ -1,19 +1,28 @@
 //! The control socket: a unix socket in the state directory answering the `meshcc` command.
 //!
-//! Each connection is served by its own task; a client that sends garbage gets an error frame
-//! (where the stream still allows one) and is dropped, and nobody else notices.
+//! Each connection is served by its own task and is one conversation (see
+//! `meshcc_wire::control`): questions for the CLI, or one compile for the wrapper. A client
+//! that sends garbage gets an error frame (where the stream still allows one) and is dropped,
+//! and nobody else notices.
 
+use std::ffi::OsStr;
+use std::os::unix::ffi::OsStrExt;
 use std::path::{Path, PathBuf};
+use std::sync::atomic::Ordering;
 
 use anyhow::{bail, Context, Result};
-use meshcc_wire::control::{ControlRequest, ControlResponse};
+use libp2p::PeerId;
+use meshcc_wire::control::{ControlRequest, ControlResponse, PeerName, Plan};
+use meshcc_wire::ids::ToolchainId;
 use meshcc_wire::{read_msg_async, write_msg_async, FrameError};
 use tokio::net::{UnixListener, UnixStream};
-use tokio::sync::{mpsc, oneshot};
+use tokio::sync::oneshot;
 use tokio_util::compat::TokioAsyncReadCompatExt;
 use tracing::{debug, warn};
 
-use super::mesh::Command;
+use super::jobs::Submitter;
+use super::mesh::{Command, PlanDecision};
+use super::shared::Lease;
 
 /// Binds the socket at `path`, replacing a stale one but never a live agent's.
 pub fn bind(path: &Path) -> Result<UnixListener> {
@@ -27,16 +36,19 @@ pub fn bind(path: &Path) -> Result<UnixListener> {
         std::fs::remove_file(path)
             .with_context(|| format!("cannot remove stale socket {}", path.display()))?;
     }
-    UnixListener::bind(path)
-        .with_context(|| format!("cannot bind control socket {}", path.display()))
+    let listener = UnixListener::bind(path)
+        .with_context(|| format!("cannot bind control socket {}", path.display()))?;
+    // Every local user may compile through the agent; jobs run sandboxed whoever sends them.
+    let _ = std::fs::set_permissions(path, std::os::unix::fs::PermissionsExt::from_mode(0o666));
+    Ok(listener)
 }
 
 /// Accepts clients until the listener fails.
-pub async fn serve(listener: UnixListener, commands: mpsc::Sender<Command>) {
+pub async fn serve(listener: UnixListener, submitter: Submitter) {
     loop {
         match listener.accept().await {
             Ok((stream, _)) => {
-                tokio::spawn(serve_client(stream, commands.clone()));
+                tokio::spawn(serve_client(stream, submitter.clone()));
             }
             Err(e) => {
                 warn!("control socket accept failed: {e}");
@@ -46,8 +58,16 @@ pub async fn serve(listener: UnixListener, commands: mpsc::Sender<Command>) {
     }
 }
 
-async fn serve_client(stream: UnixStream, commands: mpsc::Sender<Command>) {
+/// Where one client's compile stands.
+#[derive(Default)]
+struct Conversation {
+    remote: Option<(PeerId, ToolchainId)>,
+    lease: Option<Lease>,
+}
+
+async fn serve_client(stream: UnixStream, submitter: Submitter) {
     let mut stream = stream.compat();
+    let mut conversation = Conversation::default();
     loop {
         let request = match read_msg_async::<_, ControlRequest>(&mut stream).await {
             Ok(Some(request)) => request,
@@ -63,35 +83,84 @@ async fn serve_client(stream: UnixStream, commands: mpsc::Sender<Command>) {
                 return;
             }
         };
-        debug!(?request, "control request");
-        let response = answer(request, &commands).await;
+        debug!(request = request_name(&request), "control request");
+        let response = answer(request, &submitter, &mut conversation).await;
         if write_msg_async(&mut stream, &response).await.is_err() {
             return;
         }
     }
 }
 
-async fn answer(request: ControlRequest, commands: &mpsc::Sender<Command>) -> ControlResponse {
-    async fn ask<T>(
-        commands: &mpsc::Sender<Command>,
-        make: impl FnOnce(oneshot::Sender<T>) -> Command,
-    ) -> Option<T> {
-        let (tx, rx) = oneshot::channel();
-        commands.send(make(tx)).await.ok()?;
-        rx.await.ok()
+fn request_name(r: &ControlRequest) -> &'static str {
+    match r {
+        ControlRequest::Peers => "peers",
+        ControlRequest::Stats => "stats",
+        ControlRequest::Jobs => "jobs",
+        ControlRequest::Plan(_) => "plan",
+        ControlRequest::Submit(_) => "submit",
+        ControlRequest::Finished(_) => "finished",
     }
-    let answer = match request {
-        ControlRequest::Peers => ask(commands, Command::Peers)
+}
+
+async fn ask<T>(
+    submitter: &Submitter,
+    make: impl FnOnce(oneshot::Sender<T>) -> Command,
+) -> Option<T> {
+    let (tx, rx) = oneshot::channel();
+    submitter.mesh.send(make(tx)).await.ok()?;
+    rx.await.ok()
+}
+
+async fn answer(
+    request: ControlRequest,
+    submitter: &Submitter,
+    conv: &mut Conversation,
+) -> ControlResponse {
+    let shutting_down = || ControlResponse::Error("the agent is shutting down".into());
+    match request {
+        ControlRequest::Peers => ask(submitter, Command::Peers)
             .await
-            .map(ControlResponse::Peers),
-        ControlRequest::Stats => ask(commands, Command::Stats)
+            .map_or_else(shutting_down, ControlResponse::Peers),
+        ControlRequest::Stats => ask(submitter, Command::Stats)
             .await
-            .map(ControlResponse::Stats),
-        ControlRequest::Jobs => ask(commands, Command::Jobs)
+            .map_or_else(shutting_down, ControlResponse::Stats),
+        ControlRequest::Jobs => ask(submitter, Command::Jobs)
             .await
-            .map(ControlResponse::Jobs),
-    };
-    answer.unwrap_or_else(|| ControlResponse::Error("the agent is shutting down".into()))
+            .map_or_else(shutting_down, ControlResponse::Jobs),
+        ControlRequest::Plan(plan) => {
+            let compiler = PathBuf::from(OsStr::from_bytes(&plan.compiler));
+            if !compiler.is_absolute() {
+                return ControlResponse::Error("the compiler path must be absolute".into());
+            }
+            let decision = ask(submitter, |reply| Command::Plan { compiler, reply }).await;
+            match decision {
+                Some(PlanDecision::Remote { worker, toolchain }) => {
+                    conv.remote = Some((worker, toolchain));
+                    ControlResponse::Plan(Plan::Remote {
+                        worker: PeerName(worker.to_string()),
+                    })
+                }
+                Some(PlanDecision::Local(reason)) => {
+                    conv.lease = Some(Lease::take(&submitter.shared));
+                    submitter
+                        .shared
+                        .stats
+                        .jobs_local
+                        .fetch_add(1, Ordering::Relaxed);
+                    ControlResponse::Plan(Plan::Local { reason })
+                }
+                None => shutting_down(),
+            }
+        }
+        ControlRequest::Submit(req) => match conv.remote.take() {
+            Some((worker, toolchain)) => submitter.submit(worker, toolchain, req).await,
+            None => ControlResponse::Error("submit without a remote plan".into()),
+        },
+        ControlRequest::Finished(_) => {
+            conv.lease = None;
+            ControlResponse::Ok
+        }
+    }
 }
 
 /// The socket path inside a state directory.

@@ -1,6 +1,7 @@
 //! The agent's libp2p side: one swarm, one task, reacting to network events, the control
 //! socket's questions and a 250 ms tick.
 
+use std::path::PathBuf;
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -11,6 +12,7 @@ use libp2p::swarm::behaviour::toggle::Toggle;
 use libp2p::swarm::{NetworkBehaviour, SwarmEvent};
 use libp2p::{identify, mdns, ping, request_response, Multiaddr, PeerId, StreamProtocol, Swarm};
 use meshcc_wire::control::{JobsReport, PeerEntry, PeerName, PeersReport, StatsReport};
+use meshcc_wire::ids::ToolchainId;
 use meshcc_wire::mesh::{NodeStatus, StatusAck, STATUS_PROTOCOL};
 use tokio::sync::{mpsc, oneshot};
 use tracing::{debug, info, warn};
@@ -19,7 +21,11 @@ use super::codec::{CborCodec, Traffic};
 use super::discovery::Discovery;
 use super::load::LoadMeter;
 use super::peers::PeerTable;
+pub use super::planner::PlanDecision;
+use super::planner::Planner;
+use super::shared::Shared;
 use super::AgentConfig;
+use crate::toolchain::package::Packaged;
 
 /// Identify's protocol string; a peer announcing anything else is not a meshcc agent.
 pub const IDENTIFY_PROTOCOL: &str = "/meshcc/id/1";
@@ -45,6 +51,7 @@ pub(super) struct Behaviour {
     ping: ping::Behaviour,
     mdns: Toggle<mdns::tokio::Behaviour>,
     status: StatusBehaviour,
+    stream: libp2p_stream::Behaviour,
 }
 
 /// Questions from the control socket.
@@ -56,12 +63,48 @@ pub enum Command {
     Stats(oneshot::Sender<StatsReport>),
     /// The parallelism on offer.
     Jobs(oneshot::Sender<JobsReport>),
+    /// Where a client's compile with this compiler should run.
+    Plan {
+        /// The compiler's absolute path.
+        compiler: PathBuf,
+        /// The decision.
+        reply: oneshot::Sender<PlanDecision>,
+    },
+    /// Another worker for a job whose worker failed (`None`: compile locally).
+    PickWorker {
+        /// The job's toolchain.
+        toolchain: ToolchainId,
+        /// Workers already tried.
+        exclude: Vec<PeerId>,
+        /// The choice.
+        reply: oneshot::Sender<Option<PeerId>>,
+    },
+    /// A job was sent to `peer` (`started`), or came back.
+    InFlight {
+        /// The worker.
+        peer: PeerId,
+        /// Sent (true) or returned (false).
+        started: bool,
+    },
+    /// Peers that hold a toolchain.
+    Holders {
+        /// The toolchain.
+        toolchain: ToolchainId,
+        /// Them.
+        reply: oneshot::Sender<Vec<PeerId>>,
+    },
+    /// Background packaging of a compiler ended.
+    Packaged {
+        /// The compiler.
+        compiler: PathBuf,
+        /// The toolchain, or why not.
+        result: Result<Packaged, String>,
+    },
 }
 
 /// This agent's own figures, from which its [`NodeStatus`] is made.
 struct Local {
-    slots: u32,
-    accepts_remote: bool,
+    shared: Arc<Shared>,
     speed: u32,
     load: LoadMeter,
     load_permille: u32,
@@ -78,14 +121,14 @@ impl Local {
             protocol_version: meshcc_wire::PROTOCOL_VERSION,
             arch: std::env::consts::ARCH.to_owned(),
             os: std::env::consts::OS.to_owned(),
-            slots: self.slots,
-            running: 0,
-            queued: 0,
+            slots: self.shared.slots,
+            running: self.shared.running(),
+            queued: self.shared.served_queued.load(Ordering::Relaxed),
             load_permille: self.load_permille,
             speed: self.speed,
             mem_free_mb: super::load::mem_available_mb(),
-            accepts_remote: self.accepts_remote,
-            toolchains: Vec::new(),
+            accepts_remote: self.shared.accepts_remote,
+            toolchains: self.shared.toolchains(),
         }
     }
 
@@ -110,13 +153,26 @@ pub struct Mesh {
     peers: PeerTable,
     discovery: Discovery,
     local: Local,
+    planner: Planner,
     gossip: Arc<Traffic>,
     started: Instant,
+    /// Our own command channel, for background work reporting back.
+    commands: mpsc::Sender<Command>,
 }
 
 impl Mesh {
-    /// Builds the swarm and starts listening.
-    pub fn new(config: &AgentConfig, key: libp2p::identity::Keypair) -> Result<Self> {
+    /// Builds the swarm and starts listening. `stream` carries the job and blob protocols,
+    /// `load` and `speed` describe this host, `commands` is the sender of the channel
+    /// [`Mesh::run`] will read.
+    pub fn new(
+        config: &AgentConfig,
+        key: libp2p::identity::Keypair,
+        shared: Arc<Shared>,
+        stream: libp2p_stream::Behaviour,
+        load: LoadMeter,
+        speed: u32,
+        commands: mpsc::Sender<Command>,
+    ) -> Result<Self> {
         let psk = config
             .mesh_key
             .as_deref()
@@ -154,6 +210,7 @@ impl Mesh {
                 )],
                 request_response::Config::default().with_request_timeout(Duration::from_secs(5)),
             ),
+            stream,
         };
         let swarm_config = libp2p::swarm::Config::with_tokio_executor()
             // Connections stay up while idle: liveness is ping's job, and reconnecting costs a
@@ -165,15 +222,9 @@ impl Mesh {
                 .listen_on(addr.clone())
                 .with_context(|| format!("cannot listen on {addr}"))?;
         }
-        let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
-        let load = LoadMeter::new(super::load::CpuAccounting::detect(), cores);
-        let slots = config
-            .slots
-            .unwrap_or_else(|| load.capacity_cores().ceil().max(1.0) as u32);
-        let speed = super::load::measure_speed(load.capacity_cores(), slots.max(1));
         info!(
             peer = %local_id,
-            slots,
+            slots = shared.slots,
             speed,
             capacity_cores = load.capacity_cores(),
             accepts_remote = config.accepts_remote,
@@ -185,9 +236,9 @@ impl Mesh {
             swarm,
             peers: PeerTable::default(),
             discovery: Discovery::new(local_id, config.peers.clone()),
+            planner: Planner::new(shared.clone(), &config.state_dir, speed),
             local: Local {
-                slots,
-                accepts_remote: config.accepts_remote,
+                shared,
                 speed,
                 load,
                 load_permille: 0,
@@ -197,6 +248,7 @@ impl Mesh {
             },
             gossip,
             started: Instant::now(),
+            commands,
         })
     }
 
@@ -400,7 +452,37 @@ impl Mesh {
             Command::Jobs(reply) => {
                 let _ = reply.send(self.jobs());
             }
+            Command::Plan { compiler, reply } => {
+                let (decision, package) = self.planner.plan(&compiler, &self.peers);
+                let _ = reply.send(decision);
+                if let Some(compiler) = package {
+                    self.package_in_background(compiler);
+                }
+            }
+            Command::PickWorker {
+                toolchain,
+                exclude,
+                reply,
+            } => {
+                let _ = reply.send(self.planner.choose(toolchain, &exclude, false, &self.peers));
+            }
+            Command::InFlight { peer, started } => self.planner.in_flight(peer, started),
+            Command::Holders { toolchain, reply } => {
+                let _ = reply.send(Planner::holders(&toolchain, &self.peers));
+            }
+            Command::Packaged { compiler, result } => self.planner.packaged(compiler, result),
         }
+    }
+
+    fn package_in_background(&self, compiler: PathBuf) {
+        let shared = self.local.shared.clone();
+        let commands = self.commands.clone();
+        info!(compiler = %compiler.display(), "packaging toolchain");
+        tokio::task::spawn_blocking(move || {
+            let result = crate::toolchain::package::package(&compiler, &shared.store)
+                .map_err(|e| e.to_string());
+            let _ = commands.blocking_send(Command::Packaged { compiler, result });
+        });
     }
 
     fn peers_report(&self) -> PeersReport {
@@ -420,7 +502,7 @@ impl Mesh {
 
     fn stats(&self) -> StatsReport {
         let g = &self.gossip;
-        StatsReport {
+        let mut report = StatsReport {
             uptime_secs: self.started.elapsed().as_secs(),
             peers_connected: self.peers.connected_count() as u32,
             gossip_messages_sent: g.sent.load(Ordering::Relaxed),
@@ -428,7 +510,9 @@ impl Mesh {
             gossip_bytes_sent: g.bytes_sent.load(Ordering::Relaxed),
             gossip_bytes_received: g.bytes_received.load(Ordering::Relaxed),
             ..Default::default()
-        }
+        };
+        self.local.shared.stats.fill(&mut report);
+        report
     }
 
     /// Our slots, plus the free slots of every compatible peer that takes jobs.

@@ -119,6 +119,19 @@ impl PeerTable {
         self.peers.len()
     }
 
+    /// Identified peers with a status: id, status, when it arrived, round trip.
+    pub fn statuses(
+        &self,
+    ) -> impl Iterator<Item = (PeerId, &NodeStatus, Instant, Option<Duration>)> + '_ {
+        self.peers
+            .iter()
+            .filter(|(_, p)| p.identified)
+            .filter_map(|(id, p)| {
+                let (status, heard) = p.status.as_ref()?;
+                Some((*id, status, *heard, p.rtt))
+            })
+    }
+
     /// Peers that are identified and have reported a status, as table rows.
     pub fn entries(&self) -> Vec<PeerEntry> {
         self.peers

@@ -1,4 +1,5 @@
 //! End-to-end tests: real `meshcc` binaries, real agents, real libp2p connections.
 
 mod mesh_loopback;
+mod remote;
 mod util;

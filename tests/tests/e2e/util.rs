@@ -161,3 +161,18 @@ pub fn wait_for(limit: Duration, mut cond: impl FnMut() -> bool, what: &str) -> 
     }
     start.elapsed()
 }
+
+/// Whether this process may run root-only tests. Without root they are skipped with a visible
+/// message, except in CI (`CI` set), where a skip would hide a broken setup: then it panics.
+pub fn needs_root(what: &str) -> bool {
+    if nix::unistd::geteuid().is_root() {
+        return true;
+    }
+    if std::env::var_os("CI").is_some() {
+        panic!(
+            "this test needs root ({what}), and CI runs as root: something is wrong with the setup"
+        );
+    }
+    eprintln!("skipped: needs root ({what})");
+    false
+}

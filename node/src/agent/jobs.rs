@@ -1,0 +1,190 @@
+//! The submitting side of a remote compile: send the job to the chosen worker, serve its
+//! inputs while it runs, and try another worker when one fails.
+//!
+//! Every failure here is the mesh's, not the source's: a refusal, a vanished worker, a timeout.
+//! After [`ATTEMPTS`] workers, or when no other worker is worth trying, the wrapper is told to
+//! compile locally, so the build never fails because of the mesh.
+
+use std::ffi::OsStr;
+use std::os::unix::ffi::OsStrExt;
+use std::path::PathBuf;
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use libp2p::{PeerId, StreamProtocol};
+use libp2p_stream::Control;
+use meshcc_wire::control::{Compiled, ControlResponse, PeerName, SubmitRequest};
+use meshcc_wire::ids::{BlobHash, ToolchainId};
+use meshcc_wire::job::{JobRequest, JobResponse, RefusalKind, JOB_PROTOCOL};
+use meshcc_wire::{read_msg_async, write_msg_async};
+use tokio::sync::{mpsc, oneshot};
+use tracing::{info, warn};
+
+use super::mesh::Command;
+use super::shared::Shared;
+
+/// The job protocol.
+pub const JOB: StreamProtocol = StreamProtocol::new(JOB_PROTOCOL);
+/// Workers tried for one job before compiling locally.
+const ATTEMPTS: usize = 3;
+/// Longest a job may take on a worker, toolchain fetch included, before we give up on it.
+const JOB_TIMEOUT: Duration = Duration::from_secs(180);
+
+/// Sends jobs of this agent's clients to workers.
+#[derive(Clone)]
+pub struct Submitter {
+    /// Opens streams to peers.
+    pub control: Control,
+    /// Shared agent state.
+    pub shared: Arc<Shared>,
+    /// The mesh task, for worker choice and in-flight accounting.
+    pub mesh: mpsc::Sender<Command>,
+}
+
+impl Submitter {
+    /// Runs `req` on `first`, or on other workers if it fails; answers what the wrapper is told.
+    pub async fn submit(
+        &self,
+        first: PeerId,
+        toolchain: ToolchainId,
+        req: SubmitRequest,
+    ) -> ControlResponse {
+        let files: Vec<(BlobHash, PathBuf)> = req
+            .inputs
+            .iter()
+            .map(|i| (i.hash, PathBuf::from(OsStr::from_bytes(&i.path))))
+            .collect();
+        self.shared.offer(&files);
+        let response = self.attempts(first, toolchain, req).await;
+        self.shared.withdraw(&files);
+        response
+    }
+
+    async fn attempts(
+        &self,
+        first: PeerId,
+        toolchain: ToolchainId,
+        req: SubmitRequest,
+    ) -> ControlResponse {
+        let job = JobRequest {
+            job_id: rand::random(),
+            toolchain,
+            program: req.program,
+            argv: req.argv,
+            tu_hash: req.tu_hash,
+            cwd: req.cwd,
+            env: req.env,
+            inputs: req.inputs,
+            outputs: req.outputs,
+        };
+        let mut tried = Vec::new();
+        let mut worker = Some(first);
+        let mut why = String::from("no worker was available");
+        while let Some(peer) = worker {
+            tried.push(peer);
+            let started = Instant::now();
+            let _ = self
+                .mesh
+                .send(Command::InFlight {
+                    peer,
+                    started: true,
+                })
+                .await;
+            let outcome = self.run_on(peer, &job).await;
+            let _ = self
+                .mesh
+                .send(Command::InFlight {
+                    peer,
+                    started: false,
+                })
+                .await;
+            match outcome {
+                Ok(JobResponse::Done(result)) => {
+                    self.shared
+                        .stats
+                        .jobs_remote
+                        .fetch_add(1, Ordering::Relaxed);
+                    info!(
+                        job = job.job_id,
+                        %peer,
+                        ms = started.elapsed().as_millis() as u64,
+                        fetch_ms = result.fetch_ms,
+                        compile_ms = result.compile_ms,
+                        "remote compile done"
+                    );
+                    return ControlResponse::Compiled(Compiled {
+                        worker: PeerName(peer.to_string()),
+                        result,
+                    });
+                }
+                Ok(JobResponse::Refused(refusal)) => {
+                    warn!(job = job.job_id, %peer, kind = ?refusal.kind, "worker refused the job: {}", refusal.message);
+                    self.shared.stats.fallback(refusal_phrase(refusal.kind));
+                    why = format!("worker {peer} refused: {}", refusal.message);
+                    // The same inputs give the same answer anywhere: compile locally now.
+                    if matches!(
+                        refusal.kind,
+                        RefusalKind::TuMismatch | RefusalKind::Forbidden
+                    ) {
+                        break;
+                    }
+                }
+                Err(e) => {
+                    warn!(job = job.job_id, %peer, "remote compile failed: {e:#}; trying elsewhere");
+                    self.shared
+                        .stats
+                        .fallback("worker lost, unreachable or too slow");
+                    why = format!("worker {peer} failed: {e:#}");
+                }
+            }
+            if tried.len() >= ATTEMPTS {
+                break;
+            }
+            worker = self.pick(toolchain, &tried).await;
+        }
+        ControlResponse::Fallback(why)
+    }
+
+    async fn run_on(&self, peer: PeerId, job: &JobRequest) -> anyhow::Result<JobResponse> {
+        let mut control = self.control.clone();
+        let exchange = async {
+            let mut stream = control.open_stream(peer, JOB).await?;
+            write_msg_async(&mut stream, job).await?;
+            read_msg_async::<_, JobResponse>(&mut stream)
+                .await?
+                .ok_or_else(|| anyhow::anyhow!("the worker closed the stream without an answer"))
+        };
+        tokio::time::timeout(JOB_TIMEOUT, exchange)
+            .await
+            .map_err(|_| anyhow::anyhow!("no result within {JOB_TIMEOUT:?}"))?
+    }
+
+    /// Another worker for the job, or none (compile locally).
+    async fn pick(&self, toolchain: ToolchainId, exclude: &[PeerId]) -> Option<PeerId> {
+        let (reply, answer) = oneshot::channel();
+        let pick = Command::PickWorker {
+            toolchain,
+            exclude: exclude.to_vec(),
+            reply,
+        };
+        self.mesh.send(pick).await.ok()?;
+        answer.await.ok().flatten()
+    }
+}
+
+/// The phrase `meshcc stats` counts a refusal under.
+pub fn refusal_phrase(kind: RefusalKind) -> &'static str {
+    match kind {
+        RefusalKind::Busy => "worker busy",
+        RefusalKind::NotAccepting => "worker does not take this job",
+        RefusalKind::Forbidden => "worker refused a flag or path",
+        RefusalKind::Toolchain => "toolchain could not be fetched",
+        RefusalKind::Inputs => "inputs could not be fetched",
+        RefusalKind::TuMismatch => "translation unit differs on the worker",
+        RefusalKind::OutOfMemory => "worker ran out of memory",
+        RefusalKind::Limit => "worker limit reached (time, CPU, file size)",
+        RefusalKind::Sandbox => "sandbox failed on the worker",
+        RefusalKind::Internal => "worker error",
+    }
+}

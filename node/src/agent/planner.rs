@@ -1,0 +1,208 @@
+//! Where a client's compile runs: here, or on which peer.
+//!
+//! A compile goes remote only once its compiler is packaged (the first compiles with a new
+//! compiler run locally while it is packaged in the background), and then to the worker that
+//! power-of-two-choices picks among this agent and the compatible peers, counting the jobs
+//! this agent has sent to each peer since that peer's last status.
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use libp2p::PeerId;
+use meshcc_wire::ids::ToolchainId;
+use tracing::{info, warn};
+
+use super::peers::PeerTable;
+use super::shared::Shared;
+use crate::choice::{self, Candidate, Policy};
+use crate::toolchain::cache::ToolchainCache;
+use crate::toolchain::package::Packaged;
+
+/// A compile's expected length on the reference machine; only ratios matter to the choice.
+const TYPICAL_JOB: Duration = Duration::from_secs(1);
+/// What fetching a toolchain is assumed to cost a worker that lacks it.
+const TOOLCHAIN_FETCH: Duration = Duration::from_secs(3);
+/// How long a failed packaging is not retried.
+const RETRY_PACKAGING: Duration = Duration::from_secs(60);
+
+/// The planner's answer.
+#[derive(Debug)]
+pub enum PlanDecision {
+    /// Compile locally, for this reason.
+    Local(String),
+    /// Send it to `worker`, with this toolchain.
+    Remote {
+        /// The chosen peer.
+        worker: PeerId,
+        /// The compiler's toolchain.
+        toolchain: ToolchainId,
+    },
+}
+
+/// Toolchain readiness and worker choice.
+pub struct Planner {
+    shared: Arc<Shared>,
+    cache: ToolchainCache,
+    packaging: HashMap<PathBuf, Instant>,
+    failed: HashMap<PathBuf, (Instant, String)>,
+    in_flight: HashMap<PeerId, Vec<Instant>>,
+    speed: f64,
+}
+
+impl Planner {
+    /// A planner for an agent of relative `speed` (1000 = reference).
+    pub fn new(shared: Arc<Shared>, state_dir: &Path, speed: u32) -> Self {
+        Self {
+            shared,
+            cache: ToolchainCache::load(state_dir),
+            packaging: HashMap::new(),
+            failed: HashMap::new(),
+            in_flight: HashMap::new(),
+            speed: f64::from(speed) / 1000.0,
+        }
+    }
+
+    /// Decides where a compile with `compiler` runs. Returns also a compiler to start packaging,
+    /// if one should be started now.
+    pub fn plan(&mut self, compiler: &Path, peers: &PeerTable) -> (PlanDecision, Option<PathBuf>) {
+        let Some(toolchain) = self.cache.lookup(compiler, &self.shared.store) else {
+            return (
+                PlanDecision::Local(self.not_ready(compiler)),
+                self.start_packaging(compiler),
+            );
+        };
+        self.shared.hold_toolchain(toolchain);
+        let decision = match self.choose(toolchain, &[], true, peers) {
+            Some(worker) => PlanDecision::Remote { worker, toolchain },
+            None => PlanDecision::Local("worker choice picked this host".into()),
+        };
+        (decision, None)
+    }
+
+    fn not_ready(&self, compiler: &Path) -> String {
+        match self.failed.get(compiler) {
+            Some((_, why)) => format!("the compiler could not be packaged: {why}"),
+            None => format!("packaging the toolchain of {}", compiler.display()),
+        }
+    }
+
+    fn start_packaging(&mut self, compiler: &Path) -> Option<PathBuf> {
+        if self.packaging.contains_key(compiler) {
+            return None;
+        }
+        if self
+            .failed
+            .get(compiler)
+            .is_some_and(|(at, _)| at.elapsed() < RETRY_PACKAGING)
+        {
+            return None;
+        }
+        self.packaging.insert(compiler.to_owned(), Instant::now());
+        Some(compiler.to_owned())
+    }
+
+    /// Packaging of `compiler` ended.
+    pub fn packaged(&mut self, compiler: PathBuf, result: Result<Packaged, String>) {
+        let started = self.packaging.remove(&compiler);
+        let ms = started.map_or(0, |s| s.elapsed().as_millis());
+        match result {
+            Ok(p) => {
+                let files = p.manifest.entries.len();
+                info!(compiler = %compiler.display(), id = %p.id.short(), files, ms, "toolchain packaged");
+                self.shared
+                    .stats
+                    .toolchains_packaged
+                    .fetch_add(1, Ordering::Relaxed);
+                self.shared.hold_toolchain(p.id);
+                self.cache.insert(&compiler, p.id, p.fingerprints);
+                self.failed.remove(&compiler);
+            }
+            Err(why) => {
+                warn!(compiler = %compiler.display(), "cannot package the toolchain: {why}; its compiles stay local");
+                self.failed.insert(compiler, (Instant::now(), why));
+            }
+        }
+    }
+
+    /// Counts a job sent to (or back from) `peer`.
+    pub fn in_flight(&mut self, peer: PeerId, started: bool) {
+        let list = self.in_flight.entry(peer).or_default();
+        if started {
+            list.push(Instant::now());
+        } else if !list.is_empty() {
+            list.remove(0);
+        }
+    }
+
+    /// Picks a worker for `toolchain` among compatible peers (and this agent if `with_self`),
+    /// skipping `exclude`. `None` means this agent, or nobody.
+    pub fn choose(
+        &mut self,
+        toolchain: ToolchainId,
+        exclude: &[PeerId],
+        with_self: bool,
+        peers: &PeerTable,
+    ) -> Option<PeerId> {
+        let shared = &self.shared;
+        let mut ids: Vec<Option<PeerId>> = Vec::new();
+        let mut candidates = Vec::new();
+        if with_self && shared.slots > 0 {
+            ids.push(None);
+            candidates.push(Candidate {
+                slots: shared.slots,
+                running: shared.running(),
+                queued: shared.served_queued.load(Ordering::Relaxed),
+                in_flight: 0,
+                speed: self.speed,
+                rtt: Duration::ZERO,
+                has_toolchain: true,
+                toolchain_fetch: Duration::ZERO,
+                is_self: true,
+            });
+        }
+        for (peer, status, heard, rtt) in peers.statuses() {
+            let compatible = status.accepts_remote
+                && status.slots > 0
+                && status.protocol_version == meshcc_wire::PROTOCOL_VERSION
+                && status.arch == std::env::consts::ARCH
+                && status.os == std::env::consts::OS;
+            if !compatible || exclude.contains(&peer) {
+                continue;
+            }
+            let since_status = self.in_flight.get(&peer).map_or(0, |starts| {
+                starts.iter().filter(|s| **s > heard).count() as u32
+            });
+            ids.push(Some(peer));
+            candidates.push(Candidate {
+                slots: status.slots,
+                running: status.running,
+                queued: status.queued,
+                in_flight: since_status,
+                speed: f64::from(status.speed) / 1000.0,
+                rtt: rtt.unwrap_or(Duration::from_millis(1)),
+                has_toolchain: status.toolchains.contains(&toolchain),
+                toolchain_fetch: TOOLCHAIN_FETCH,
+                is_self: false,
+            });
+        }
+        let pick = choice::choose(
+            &candidates,
+            Policy::default(),
+            TYPICAL_JOB,
+            &mut rand::rng(),
+        )?;
+        ids[pick]
+    }
+
+    /// Peers that gossip holding `toolchain`.
+    pub fn holders(toolchain: &ToolchainId, peers: &PeerTable) -> Vec<PeerId> {
+        peers
+            .statuses()
+            .filter(|(_, s, _, _)| s.toolchains.contains(toolchain))
+            .map(|(p, _, _, _)| p)
+            .collect()
+    }
+}

@@ -1,0 +1,174 @@
+//! State shared by the agent's tasks: the store, counters, and what is being served.
+
+use std::collections::{BTreeMap, HashMap};
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
+use std::sync::Mutex;
+
+use meshcc_wire::control::StatsReport;
+use meshcc_wire::ids::{BlobHash, ToolchainId};
+
+use crate::store::Store;
+
+/// Counters behind `meshcc stats`.
+#[derive(Debug, Default)]
+pub struct Stats {
+    /// Compiles of our clients run locally.
+    pub jobs_local: AtomicU64,
+    /// Compiles of our clients done by peers.
+    pub jobs_remote: AtomicU64,
+    /// Compiles we ran for peers.
+    pub jobs_served: AtomicU64,
+    /// Toolchains packaged.
+    pub toolchains_packaged: AtomicU64,
+    /// Toolchains fetched.
+    pub toolchains_fetched: AtomicU64,
+    /// Job bytes sent (blobs, results).
+    pub bytes_sent: AtomicU64,
+    /// Job bytes received.
+    pub bytes_received: AtomicU64,
+    fallbacks: Mutex<BTreeMap<String, u64>>,
+}
+
+impl Stats {
+    /// Counts a fallback for `reason` (a short, stable phrase).
+    pub fn fallback(&self, reason: &str) {
+        *self
+            .fallbacks
+            .lock()
+            .unwrap()
+            .entry(reason.to_owned())
+            .or_default() += 1;
+    }
+
+    /// Fills the job fields of a report.
+    pub fn fill(&self, r: &mut StatsReport) {
+        let get = |c: &AtomicU64| c.load(Ordering::Relaxed);
+        r.jobs_local = get(&self.jobs_local);
+        r.jobs_remote = get(&self.jobs_remote);
+        r.jobs_served = get(&self.jobs_served);
+        r.toolchains_packaged = get(&self.toolchains_packaged);
+        r.toolchains_fetched = get(&self.toolchains_fetched);
+        r.bytes_sent = get(&self.bytes_sent);
+        r.bytes_received = get(&self.bytes_received);
+        r.fallbacks = self.fallbacks.lock().unwrap().clone();
+    }
+}
+
+/// Everything the agent's tasks share.
+#[derive(Debug)]
+pub struct Shared {
+    /// The blob store.
+    pub store: Store,
+    /// Where materialised toolchain trees live.
+    pub toolchains_dir: PathBuf,
+    /// Where job roots are built.
+    pub jobs_dir: PathBuf,
+    /// Job slots.
+    pub slots: u32,
+    /// Whether peers' jobs are accepted.
+    pub accepts_remote: bool,
+    /// Counters.
+    pub stats: Stats,
+    /// Compiles of our clients running locally now (each holds a lease).
+    pub local_running: AtomicU32,
+    /// Peers' jobs running here now.
+    pub served_running: AtomicU32,
+    /// Peers' jobs accepted and waiting for a slot.
+    pub served_queued: AtomicU32,
+    /// Input files our clients' remote jobs need, by hash, so workers can fetch them.
+    inputs: Mutex<HashMap<BlobHash, (PathBuf, u32)>>,
+    /// Toolchains held (packaged here or materialised for jobs), for gossip.
+    toolchains: Mutex<Vec<ToolchainId>>,
+}
+
+impl Shared {
+    /// Shared state for an agent with `slots` slots, its store in `state_dir`.
+    pub fn new(
+        state_dir: &std::path::Path,
+        store: Store,
+        slots: u32,
+        accepts_remote: bool,
+    ) -> Self {
+        Self {
+            store,
+            toolchains_dir: state_dir.join("toolchains"),
+            jobs_dir: state_dir.join("jobs"),
+            slots,
+            accepts_remote,
+            stats: Stats::default(),
+            local_running: AtomicU32::new(0),
+            served_running: AtomicU32::new(0),
+            served_queued: AtomicU32::new(0),
+            inputs: Mutex::new(HashMap::new()),
+            toolchains: Mutex::new(Vec::new()),
+        }
+    }
+
+    /// Makes `files` fetchable by workers until [`Shared::withdraw`].
+    pub fn offer(&self, files: &[(BlobHash, PathBuf)]) {
+        let mut inputs = self.inputs.lock().unwrap();
+        for (hash, path) in files {
+            inputs.entry(*hash).or_insert_with(|| (path.clone(), 0)).1 += 1;
+        }
+    }
+
+    /// Ends an [`Shared::offer`].
+    pub fn withdraw(&self, files: &[(BlobHash, PathBuf)]) {
+        let mut inputs = self.inputs.lock().unwrap();
+        for (hash, _) in files {
+            if let Some(e) = inputs.get_mut(hash) {
+                e.1 -= 1;
+                if e.1 == 0 {
+                    inputs.remove(hash);
+                }
+            }
+        }
+    }
+
+    /// Where an offered input is on disk.
+    pub fn offered(&self, hash: &BlobHash) -> Option<PathBuf> {
+        self.inputs
+            .lock()
+            .unwrap()
+            .get(hash)
+            .map(|(p, _)| p.clone())
+    }
+
+    /// Records that this agent holds toolchain `id`.
+    pub fn hold_toolchain(&self, id: ToolchainId) {
+        let mut held = self.toolchains.lock().unwrap();
+        if !held.contains(&id) {
+            held.push(id);
+            held.sort();
+        }
+    }
+
+    /// Toolchains held.
+    pub fn toolchains(&self) -> Vec<ToolchainId> {
+        self.toolchains.lock().unwrap().clone()
+    }
+
+    /// Jobs running on this machine (ours and peers').
+    pub fn running(&self) -> u32 {
+        self.local_running.load(Ordering::Relaxed) + self.served_running.load(Ordering::Relaxed)
+    }
+}
+
+/// A local compile's hold on a slot; released when dropped.
+#[derive(Debug)]
+pub struct Lease(std::sync::Arc<Shared>);
+
+impl Lease {
+    /// Counts one more local compile running.
+    pub fn take(shared: &std::sync::Arc<Shared>) -> Self {
+        shared.local_running.fetch_add(1, Ordering::Relaxed);
+        Self(shared.clone())
+    }
+}
+
+impl Drop for Lease {
+    fn drop(&mut self) {
+        self.0.local_running.fetch_sub(1, Ordering::Relaxed);
+    }
+}

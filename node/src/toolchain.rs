@@ -1,0 +1,54 @@
+//! Toolchains by hash: a compiler and everything it needs to run, as a manifest of files whose
+//! contents are blobs in the store.
+//!
+//! - [`package`]: the submitter lists what its compiler needs (driver, `cc1`/`cc1plus`, `as`,
+//!   shared libraries, locale data, …) and stores each file as chunks; the manifest's own hash
+//!   is the [`ToolchainId`].
+//! - [`cache`]: which compiler has which id, so that packaging happens once per compiler and
+//!   again only when one of its files changes.
+//! - [`materialize`]: a worker builds the file tree from verified blobs, never writing outside
+//!   its directory, for the sandbox to mount read-only.
+//!
+//! A manifest of blobs rather than one archive: chunks are fetched from several peers at once,
+//! a lost peer costs one chunk, and toolchains that share files (gcc and g++, two versions of
+//! one compiler) share their blobs.
+
+pub mod cache;
+pub mod materialize;
+pub mod package;
+
+use meshcc_wire::ids::{BlobHash, ToolchainId};
+use meshcc_wire::job::ToolchainManifest;
+
+/// The id of a manifest: the hash of its CBOR encoding.
+pub fn encode_manifest(manifest: &ToolchainManifest) -> (ToolchainId, Vec<u8>) {
+    let mut bytes = Vec::new();
+    ciborium::into_writer(manifest, &mut bytes).expect("a manifest always encodes");
+    (ToolchainId::of(&bytes), bytes)
+}
+
+/// The blob hash under which a toolchain's manifest is stored and fetched.
+pub fn manifest_blob(id: &ToolchainId) -> BlobHash {
+    BlobHash(id.0)
+}
+
+/// Decodes a manifest blob.
+pub fn decode_manifest(bytes: &[u8]) -> Result<ToolchainManifest, String> {
+    ciborium::from_reader(bytes).map_err(|e| format!("toolchain manifest does not decode: {e}"))
+}
+
+/// Every chunk a manifest's files are made of.
+pub fn chunks(manifest: &ToolchainManifest) -> Vec<BlobHash> {
+    let mut all: Vec<BlobHash> = manifest
+        .entries
+        .iter()
+        .filter_map(|e| match &e.kind {
+            meshcc_wire::job::EntryKind::File { chunks, .. } => Some(chunks.iter().copied()),
+            _ => None,
+        })
+        .flatten()
+        .collect();
+    all.sort();
+    all.dedup();
+    all
+}

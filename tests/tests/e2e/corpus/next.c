@@ -1,0 +1,2 @@
+#include "wrapped.h"
+int value(void) { return WRAPPED + INNER; }

@@ -1,0 +1,1 @@
+int forced(void) { return FORCED_BY_INCLUDE; }

@@ -1,0 +1,2 @@
+#pragma GCC system_header
+#define NOISY_COMPARE(x) ((void)((unsigned)(x) < 0))
