@@ -138,6 +138,7 @@ fn try_mesh(located: &Located, args: &[OsString]) -> Result<ExitCode, String> {
 /// again locally (so the error message is the local compiler's).
 fn deliver(inv: &Invocation, outputs: &[PathBuf], result: JobResult) -> Result<ExitCode, String> {
     if result.exit != Exit::Code(0) {
+        debug!(stderr = %String::from_utf8_lossy(&result.stderr), "remote compile failed");
         return Err(format!("the remote compile failed ({:?}); compiling again locally for the compiler's own words", result.exit));
     }
     for file in &result.outputs {

@@ -106,6 +106,7 @@ fn start(spec: &JobSpec, out: &mut File) -> Result<ExitCode, JailError> {
     let id = &spec.identity;
     let ids = if Uid::effective().is_root() {
         let unprivileged = (id.unprivileged_uid, id.unprivileged_gid);
+        jail::hand_over(&layer.dir, spec, unprivileged)?;
         Ids {
             switch_to: Some(unprivileged),
             outside: unprivileged,

@@ -27,7 +27,7 @@ use nix::sched::CloneFlags;
 use nix::sys::resource::Resource;
 use serde::{Deserialize, Serialize};
 
-pub use layer::{materialise, remove_job_dir, Layer};
+pub use layer::{hand_over, materialise, remove_job_dir, Layer};
 
 use crate::path::JailPath;
 use crate::spec::JobSpec;

@@ -33,9 +33,14 @@ pub struct Project {
 
 impl Project {
     pub fn new(files: &[(&str, &str)]) -> Self {
+        Self::new_in("/var/tmp", files)
+    }
+
+    /// A project under `base`.
+    pub fn new_in(base: &str, files: &[(&str, &str)]) -> Self {
         let dir = tempfile::Builder::new()
             .prefix("meshcc-sandbox-proj")
-            .tempdir_in("/var/tmp")
+            .tempdir_in(base)
             .unwrap();
         for (name, text) in files {
             fs::write(dir.path().join(name), text).unwrap();
@@ -151,6 +156,28 @@ fn object_is_byte_identical_to_a_local_compile() {
     assert_eq!(&outcome.stderr.bytes[..], &local.stderr[..]);
     // The jail wrote nothing into the host's project directory.
     assert!(!project.path().join("hello.o").exists());
+}
+
+/// Regression: a working directory below `/tmp` lies inside the `/tmp` overlay, whose lower
+/// directories were root's and so neither writable nor copyable for the job ("can't create
+/// hello.o: Permission denied"). Pass: the compile succeeds and the object comes back.
+#[test]
+fn compile_in_a_working_directory_below_tmp_writes_its_output() {
+    if !can_jail("compile_in_a_working_directory_below_tmp_writes_its_output") {
+        return;
+    }
+    let fx = Fixture::new();
+    let tc = toolchain(&fx);
+    let project = Project::new_in("/tmp", &[("hello.c", HELLO)]);
+    let args = ["-O2", "-c", "hello.c", "-o", "hello.o"];
+    let spec = compile_spec(&fx, &tc, &project, &args, &["hello.o"]);
+    let outcome = sandboxed(&spec);
+    let stderr = String::from_utf8_lossy(&outcome.stderr.bytes);
+    assert_eq!(outcome.termination, Termination::Exited(0), "{stderr}");
+    assert!(
+        outcome.output(&spec.outputs[0]).is_some(),
+        "hello.o came back"
+    );
 }
 
 /// Pass: a syntax error gives the same exit status and the same stderr, byte for byte.

@@ -32,6 +32,32 @@ fn failed(path: &Path, err: impl std::fmt::Display) -> JailError {
     }
 }
 
+/// Gives the directories at and below each writable directory of the layer to `owner`, the
+/// job's outside identity. The writable overlays use them as their lower layer: a directory
+/// owned by an id the job's user namespace does not map (root's, when the helper starts as
+/// root) can be neither written nor copied up, so `cc -o x.o` in a working directory below
+/// `/tmp` would fail. Files keep their owner: they are hard links to the store's blobs.
+pub fn hand_over(layer: &Path, spec: &JobSpec, owner: (u32, u32)) -> Result<(), JailError> {
+    fn walk(dir: &Path, owner: (u32, u32)) -> Result<(), JailError> {
+        std::os::unix::fs::lchown(dir, Some(owner.0), Some(owner.1)).map_err(|e| failed(dir, e))?;
+        for entry in fs::read_dir(dir).map_err(|e| failed(dir, e))? {
+            let entry = entry.map_err(|e| failed(dir, e))?;
+            if entry
+                .file_type()
+                .map_err(|e| failed(&entry.path(), e))?
+                .is_dir()
+            {
+                walk(&entry.path(), owner)?;
+            }
+        }
+        Ok(())
+    }
+    for dir in spec.writable_dirs() {
+        walk(&dir.under(layer), owner)?;
+    }
+    Ok(())
+}
+
 /// Builds `<job_dir>/layer` for `spec`, and `<job_dir>/jail`, a mount point for the jail.
 ///
 /// `spec.job_dir` must exist; the layer inside it must not.
