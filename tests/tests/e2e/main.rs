@@ -1,4 +1,5 @@
 //! End-to-end tests: real `meshcc` binaries, real agents, real libp2p connections.
 
+mod mesh_lab;
 mod mesh_loopback;
 mod util;
