@@ -11,10 +11,17 @@
 //!   longer after losing a peer than the smaller id's first redials take.
 //! - A failing dial (host gone, other mesh key) backs off exponentially, capped so that a
 //!   healed host is back within seconds.
+//! - mDNS gives a TCP and a QUIC address per peer, and libp2p dials a peer's addresses
+//!   concurrently: both handshakes often complete, the dialer keeps one and closes the other,
+//!   and whatever the far end had sent on the loser is lost — a first status push, measured in
+//!   the lab, which left the peer out of the table until the next heartbeat (5 s). So addresses
+//!   are tried one at a time, TCP first (the transport every mesh has; QUIC only the open one).
 
 use std::collections::{HashMap, HashSet};
+use std::num::NonZeroU8;
 use std::time::{Duration, Instant};
 
+use libp2p::multiaddr::Protocol;
 use libp2p::swarm::dial_opts::{DialOpts, PeerCondition};
 use libp2p::swarm::ConnectionId;
 use libp2p::{Multiaddr, PeerId};
@@ -27,6 +34,8 @@ const TIE_BREAK_GRACE: Duration = Duration::from_secs(2);
 /// again after each failed dial (5 s handshake timeout) and a backoff starting at 0.5 s, so a
 /// peer back within ten seconds is redialled by it alone.
 const REDIAL_GRACE: Duration = Duration::from_secs(10);
+/// Addresses of a peer dialled at once: one, so that no second connection is made and dropped.
+const DIAL_CONCURRENCY: NonZeroU8 = NonZeroU8::MIN;
 /// How long a peer that is not a meshcc agent is left alone.
 const IGNORE_FOR: Duration = Duration::from_secs(600);
 
@@ -207,8 +216,9 @@ impl Discovery {
             dials.push((
                 target,
                 DialOpts::peer_id(*peer)
-                    .addresses(m.addrs.clone())
+                    .addresses(tcp_first(&m.addrs))
                     .condition(PeerCondition::DisconnectedAndNotDialing)
+                    .override_dial_concurrency_factor(DIAL_CONCURRENCY)
                     .build(),
             ));
         }
@@ -234,6 +244,14 @@ impl Discovery {
             })
             .collect()
     }
+}
+
+/// `addrs` with the TCP ones first, otherwise in the order given.
+fn tcp_first(addrs: &[Multiaddr]) -> Vec<Multiaddr> {
+    let is_tcp = |a: &Multiaddr| a.iter().any(|p| matches!(p, Protocol::Tcp(_)));
+    let mut sorted = addrs.to_vec();
+    sorted.sort_by_key(|a| !is_tcp(a));
+    sorted
 }
 
 #[cfg(test)]
@@ -301,6 +319,13 @@ mod tests {
         d.connected(dial.connection_id(), remote, &addr(9));
         assert!(d.due(|p| *p == remote).is_empty());
         assert_eq!(d.due(|_| false).len(), 1, "redialled once it drops");
+    }
+
+    #[test]
+    fn tcp_addresses_are_dialled_first() {
+        let quic: Multiaddr = "/ip4/10.0.0.2/udp/7070/quic-v1".parse().unwrap();
+        let sorted = tcp_first(&[quic.clone(), addr(2), addr(3)]);
+        assert_eq!(sorted, vec![addr(2), addr(3), quic]);
     }
 
     #[test]
