@@ -40,6 +40,9 @@ struct Cli {
     /// The meshcc binary (default: next to this one, else in PATH).
     #[arg(long)]
     meshcc: Option<PathBuf>,
+    /// Leave the lab up afterwards (agents stopped, logs kept), to read the agents' logs.
+    #[arg(long)]
+    keep: bool,
     /// Extra agent options, after `--` (e.g. `--mesh-key FILE`).
     #[arg(last = true)]
     agent_args: Vec<std::ffi::OsString>,
@@ -126,7 +129,16 @@ fn run(cli: Cli) -> Result<()> {
         n * (n - 1) / 2
     );
     println!("(measured {:.0} s in all)", started.elapsed().as_secs_f64());
-    lab.down()?;
+    if cli.keep {
+        lab.stop_agents(None)?;
+        println!(
+            "lab kept; logs in {}; remove with `mesh-lab --lab {name} down`",
+            lab::State::dir_of(&name).display()
+        );
+        lab.persist();
+    } else {
+        lab.down()?;
+    }
     Ok(())
 }
 
