@@ -5,13 +5,23 @@
 //!   back (a cut cable) must be redialled from our own address book, not from a new event.
 //! - Two agents that discover each other at once would dial each other at once. The one with
 //!   the smaller peer id dials; the other waits a grace period and dials only if no connection
-//!   has appeared (it may be unreachable the other way).
+//!   has appeared (it may be unreachable the other way). The same holds when a connection
+//!   drops (a cut cable, a restart): both ends redialling with backoff would both have a dial
+//!   under way when the wire returns, and end up with two connections. So the larger id waits
+//!   longer after losing a peer than the smaller id's first redials take.
 //! - A failing dial (host gone, other mesh key) backs off exponentially, capped so that a
 //!   healed host is back within seconds.
+//! - mDNS gives a TCP and a QUIC address per peer, and libp2p dials a peer's addresses
+//!   concurrently: both handshakes often complete, the dialer keeps one and closes the other,
+//!   and whatever the far end had sent on the loser is lost — a first status push, measured in
+//!   the lab, which left the peer out of the table until the next heartbeat (5 s). So addresses
+//!   are tried one at a time, TCP first (the transport every mesh has; QUIC only the open one).
 
 use std::collections::{HashMap, HashSet};
+use std::num::NonZeroU8;
 use std::time::{Duration, Instant};
 
+use libp2p::multiaddr::Protocol;
 use libp2p::swarm::dial_opts::{DialOpts, PeerCondition};
 use libp2p::swarm::ConnectionId;
 use libp2p::{Multiaddr, PeerId};
@@ -20,6 +30,12 @@ const FIRST_RETRY: Duration = Duration::from_millis(500);
 const MAX_RETRY: Duration = Duration::from_secs(8);
 /// How long the peer with the larger id waits for the other to dial it.
 const TIE_BREAK_GRACE: Duration = Duration::from_secs(2);
+/// The same, after a connection to the peer was lost: the smaller id redials at once, and
+/// again after each failed dial (5 s handshake timeout) and a backoff starting at 0.5 s, so a
+/// peer back within ten seconds is redialled by it alone.
+const REDIAL_GRACE: Duration = Duration::from_secs(10);
+/// Addresses of a peer dialled at once: one, so that no second connection is made and dropped.
+const DIAL_CONCURRENCY: NonZeroU8 = NonZeroU8::MIN;
 /// How long a peer that is not a meshcc agent is left alone.
 const IGNORE_FOR: Duration = Duration::from_secs(600);
 
@@ -55,7 +71,19 @@ impl Retry {
 struct MdnsPeer {
     addrs: Vec<Multiaddr>,
     seen: Instant,
+    /// When a connection to it was last seen open.
+    last_up: Option<Instant>,
     retry: Retry,
+}
+
+impl MdnsPeer {
+    /// Whether the peer with the larger id should dial now: when the smaller has had time.
+    fn grace_over(&self, now: Instant) -> bool {
+        match self.last_up {
+            None => now.saturating_duration_since(self.seen) >= TIE_BREAK_GRACE,
+            Some(up) => now.saturating_duration_since(up) >= REDIAL_GRACE,
+        }
+    }
 }
 
 #[derive(Debug)]
@@ -102,6 +130,7 @@ impl Discovery {
         let entry = self.mdns.entry(peer).or_insert_with(|| MdnsPeer {
             addrs: Vec::new(),
             seen: Instant::now(),
+            last_up: None,
             retry: Retry::now(),
         });
         if !entry.addrs.contains(&addr) {
@@ -144,6 +173,7 @@ impl Discovery {
         }
         if let Some(m) = self.mdns.get_mut(&peer) {
             m.retry = Retry::now();
+            m.last_up = Some(Instant::now());
         }
     }
 
@@ -162,15 +192,21 @@ impl Discovery {
 
     /// The dials due now, given which peers are connected.
     pub fn due(&mut self, is_connected: impl Fn(&PeerId) -> bool) -> Vec<DialOpts> {
-        let now = Instant::now();
+        self.due_at(Instant::now(), is_connected)
+    }
+
+    fn due_at(&mut self, now: Instant, is_connected: impl Fn(&PeerId) -> bool) -> Vec<DialOpts> {
         self.ignored.retain(|_, until| *until > now);
         let busy: HashSet<Target> = self.in_flight.values().copied().collect();
         let mut dials = Vec::new();
-        for (peer, m) in &self.mdns {
+        for (peer, m) in &mut self.mdns {
             let target = Target::Mdns(*peer);
-            let our_turn = self.local < *peer || now.duration_since(m.seen) >= TIE_BREAK_GRACE;
+            if is_connected(peer) {
+                m.last_up = Some(now);
+                continue;
+            }
+            let our_turn = self.local < *peer || m.grace_over(now);
             if busy.contains(&target)
-                || is_connected(peer)
                 || self.ignored.contains_key(peer)
                 || !our_turn
                 || m.retry.next > now
@@ -180,8 +216,9 @@ impl Discovery {
             dials.push((
                 target,
                 DialOpts::peer_id(*peer)
-                    .addresses(m.addrs.clone())
+                    .addresses(tcp_first(&m.addrs))
                     .condition(PeerCondition::DisconnectedAndNotDialing)
+                    .override_dial_concurrency_factor(DIAL_CONCURRENCY)
                     .build(),
             ));
         }
@@ -209,6 +246,14 @@ impl Discovery {
     }
 }
 
+/// `addrs` with the TCP ones first, otherwise in the order given.
+fn tcp_first(addrs: &[Multiaddr]) -> Vec<Multiaddr> {
+    let is_tcp = |a: &Multiaddr| a.iter().any(|p| matches!(p, Protocol::Tcp(_)));
+    let mut sorted = addrs.to_vec();
+    sorted.sort_by_key(|a| !is_tcp(a));
+    sorted
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -227,6 +272,31 @@ mod tests {
         let mut d_high = Discovery::new(high, vec![]);
         d_high.mdns_discovered(low, addr(1));
         assert!(d_high.due(|_| false).is_empty(), "larger id waits");
+    }
+
+    #[test]
+    fn after_losing_a_peer_the_smaller_id_redials_at_once_the_larger_only_after_redial_grace() {
+        let (a, b) = (PeerId::random(), PeerId::random());
+        let (low, high) = if a < b { (a, b) } else { (b, a) };
+        let later = |secs| Instant::now() + Duration::from_secs(secs);
+        let mut d_low = Discovery::new(low, vec![]);
+        d_low.mdns_discovered(high, addr(2));
+        assert!(d_low.due(|_| true).is_empty(), "connected");
+        assert_eq!(d_low.due(|_| false).len(), 1, "redials at once");
+
+        let mut d_high = Discovery::new(high, vec![]);
+        d_high.mdns_discovered(low, addr(1));
+        assert!(
+            d_high.due_at(later(1), |_| false).is_empty(),
+            "tie-break grace"
+        );
+        // Connected (the smaller id dialled), then the connection drops at 3 s.
+        assert!(d_high.due_at(later(3), |_| true).is_empty());
+        assert!(
+            d_high.due_at(later(6), |_| false).is_empty(),
+            "past the first grace, but the peer was lost only 3 s ago"
+        );
+        assert_eq!(d_high.due_at(later(14), |_| false).len(), 1);
     }
 
     #[test]
@@ -249,6 +319,13 @@ mod tests {
         d.connected(dial.connection_id(), remote, &addr(9));
         assert!(d.due(|p| *p == remote).is_empty());
         assert_eq!(d.due(|_| false).len(), 1, "redialled once it drops");
+    }
+
+    #[test]
+    fn tcp_addresses_are_dialled_first() {
+        let quic: Multiaddr = "/ip4/10.0.0.2/udp/7070/quic-v1".parse().unwrap();
+        let sorted = tcp_first(&[quic.clone(), addr(2), addr(3)]);
+        assert_eq!(sorted, vec![addr(2), addr(3), quic]);
     }
 
     #[test]

@@ -1,6 +1,7 @@
 //! End-to-end tests: real `meshcc` binaries, real agents, real libp2p connections.
 
 mod lab_build;
+mod mesh_lab;
 mod mesh_loopback;
 mod remote;
 mod util;
