@@ -180,6 +180,33 @@ fn compile_in_a_working_directory_below_tmp_writes_its_output() {
     );
 }
 
+/// Regression: a working directory below `/tmp` with no input in it (`make -C /tmp/build`
+/// compiling sources that live elsewhere) did not exist in the jail ("chdir: No such file or
+/// directory"). Pass: the compile runs there and its object comes back.
+#[test]
+fn compile_in_an_empty_working_directory_below_tmp() {
+    if !can_jail("compile_in_an_empty_working_directory_below_tmp") {
+        return;
+    }
+    let fx = Fixture::new();
+    let tc = toolchain(&fx);
+    let sources = Project::new(&[("hello.c", HELLO)]);
+    let build = Project::new_in("/tmp", &[]);
+    let src = sources.path().join("hello.c");
+    let src = src.to_str().unwrap();
+    let args = ["-O2", "-c", src, "-o", "hello.o"];
+    let mut spec = compile_spec(&fx, &tc, &sources, &args, &["hello.o"]);
+    spec.cwd = jp(build.path());
+    spec.outputs = vec![jp(&build.path().join("hello.o"))];
+    let outcome = sandboxed(&spec);
+    let stderr = String::from_utf8_lossy(&outcome.stderr.bytes);
+    assert_eq!(outcome.termination, Termination::Exited(0), "{stderr}");
+    assert!(
+        outcome.output(&spec.outputs[0]).is_some(),
+        "hello.o came back"
+    );
+}
+
 /// Pass: a syntax error gives the same exit status and the same stderr, byte for byte.
 #[test]
 fn a_compile_error_reads_as_locally() {

@@ -158,6 +158,9 @@ pub struct Mesh {
     started: Instant,
     /// Our own command channel, for background work reporting back.
     commands: mpsc::Sender<Command>,
+    /// Connected peers whose last status push failed; pushed again on the next tick rather
+    /// than left with our old status until the heartbeat.
+    repush: std::collections::HashSet<PeerId>,
 }
 
 impl Mesh {
@@ -249,6 +252,7 @@ impl Mesh {
             gossip,
             started: Instant::now(),
             commands,
+            repush: Default::default(),
         })
     }
 
@@ -289,6 +293,15 @@ impl Mesh {
         let now = self.local.status();
         if self.local.worth_pushing(&now) || self.local.last_push_at.elapsed() >= HEARTBEAT {
             let targets: Vec<PeerId> = self.peers.identified_peers().collect();
+            self.push_status(&targets);
+            self.repush.clear();
+        } else if !self.repush.is_empty() {
+            let peers = &self.peers;
+            let targets: Vec<PeerId> = self
+                .repush
+                .drain()
+                .filter(|p| peers.is_connected(p))
+                .collect();
             self.push_status(&targets);
         }
     }
@@ -435,7 +448,8 @@ impl Mesh {
                 warn!(%peer, "bad status message from peer: {error}");
             }
             Event::OutboundFailure { peer, error, .. } => {
-                debug!(%peer, "status push failed: {error}");
+                debug!(%peer, "status push failed: {error}; pushing again");
+                self.repush.insert(peer);
             }
             _ => {}
         }

@@ -27,6 +27,25 @@ use super::mesh::Command;
 use super::shared::Shared;
 use crate::safepath::{absolute_lexical, plain_absolute};
 
+/// Jobs accepted per slot (running, fetching or waiting) before refusing more as busy.
+const QUEUE_PER_SLOT: u32 = 4;
+
+/// Counts one job in `counter` for as long as it lives.
+struct Counted<'a>(&'a std::sync::atomic::AtomicU32);
+
+impl<'a> Counted<'a> {
+    fn new(counter: &'a std::sync::atomic::AtomicU32) -> Self {
+        counter.fetch_add(1, Ordering::Relaxed);
+        Self(counter)
+    }
+}
+
+impl Drop for Counted<'_> {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::Relaxed);
+    }
+}
+
 /// Environment variables a job may set; anything else in a request is refused.
 pub const ALLOWED_ENV: &[&str] = &[
     "CPATH",
@@ -110,7 +129,7 @@ impl Worker {
         }
         let waiting = shared.served_queued.load(Ordering::Relaxed)
             + shared.served_running.load(Ordering::Relaxed);
-        if waiting >= 2 * shared.slots {
+        if waiting >= QUEUE_PER_SLOT * shared.slots {
             return refuse(
                 RefusalKind::Busy,
                 format!("{waiting} jobs already running or queued here"),
@@ -123,28 +142,33 @@ impl Worker {
                 return refuse(RefusalKind::Forbidden, why);
             }
         };
-        shared.served_queued.fetch_add(1, Ordering::Relaxed);
-        let permit = self.slots.clone().acquire_owned().await;
-        shared.served_queued.fetch_sub(1, Ordering::Relaxed);
-        let Ok(_permit) = permit else {
+        // Fetching takes no slot: a job waiting for its toolchain or inputs does not keep
+        // another, ready one from the CPU.
+        let queued = Counted::new(&shared.served_queued);
+        let started = Instant::now();
+        let tree = match self.fetch(peer, &job).await {
+            Ok(tree) => tree,
+            Err(refusal) => return refusal,
+        };
+        let fetch_ms = started.elapsed().as_millis() as u64;
+        let Ok(_permit) = self.slots.clone().acquire_owned().await else {
             return refuse(RefusalKind::Internal, "the agent is shutting down");
         };
-        shared.served_running.fetch_add(1, Ordering::Relaxed);
-        let started = Instant::now();
-        let response = self.fetch_and_execute(peer, job, started).await;
-        shared.served_running.fetch_sub(1, Ordering::Relaxed);
-        if matches!(response, JobResponse::Done(_)) {
-            shared.stats.jobs_served.fetch_add(1, Ordering::Relaxed);
+        drop(queued);
+        let _running = Counted::new(&shared.served_running);
+        let response = super::execute::execute(self, &tree, &job, fetch_ms).await;
+        match &response {
+            JobResponse::Done(r) => {
+                shared.stats.jobs_served.fetch_add(1, Ordering::Relaxed);
+                info!(fetch_ms, compile_ms = r.compile_ms, exit = ?r.exit, "job done");
+            }
+            JobResponse::Refused(r) => warn!(kind = ?r.kind, "job failed here: {}", r.message),
         }
         response
     }
 
-    async fn fetch_and_execute(
-        &self,
-        peer: PeerId,
-        job: CheckedJob,
-        started: Instant,
-    ) -> JobResponse {
+    /// The toolchain tree and the inputs, from the submitter and the toolchain's holders.
+    async fn fetch(&self, peer: PeerId, job: &CheckedJob) -> Result<PathBuf, JobResponse> {
         let toolchain = job.request.toolchain;
         let mut sources = vec![peer];
         sources.extend(
@@ -153,20 +177,14 @@ impl Worker {
                 .into_iter()
                 .filter(|p| *p != peer),
         );
-        let tree = match super::execute::ensure_toolchain(self, &sources, toolchain).await {
-            Ok(tree) => tree,
-            Err(e) => return refuse(RefusalKind::Toolchain, format!("{e:#}")),
-        };
+        let tree = super::execute::ensure_toolchain(self, &sources, toolchain)
+            .await
+            .map_err(|e| refuse(RefusalKind::Toolchain, format!("{e:#}")))?;
         let hashes: Vec<_> = job.request.inputs.iter().map(|i| i.hash).collect();
-        if let Err(e) = super::blobs::fetch(&self.control, &self.shared, &[peer], &hashes).await {
-            return refuse(RefusalKind::Inputs, e.to_string());
-        }
-        let fetch_ms = started.elapsed().as_millis() as u64;
-        let response = super::execute::execute(self, &tree, &job, fetch_ms).await;
-        if let JobResponse::Done(r) = &response {
-            info!(fetch_ms, compile_ms = r.compile_ms, exit = ?r.exit, "job done");
-        }
-        response
+        super::blobs::fetch(&self.control, &self.shared, &[peer], &hashes)
+            .await
+            .map_err(|e| refuse(RefusalKind::Inputs, e.to_string()))?;
+        Ok(tree)
     }
 
     async fn holders(&self, toolchain: meshcc_wire::ids::ToolchainId) -> Vec<PeerId> {

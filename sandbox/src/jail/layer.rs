@@ -89,8 +89,12 @@ pub fn materialise(spec: &JobSpec) -> Result<Layer, JailError> {
             Err(e) => return Err(failed(&input.source, e)),
         }
     }
+    // Every writable directory must exist in the jail, the nested ones too (a working
+    // directory below `/tmp` that holds no input, as in `make -C /tmp/build`): only the
+    // outermost become mounts, the others are directories of their layer.
     let writable = spec.writable_dirs();
-    for mount_point in writable.iter().map(|w| w.under(&dir)) {
+    let wanted = writable.iter().chain(&spec.writable).chain([&spec.cwd]);
+    for mount_point in wanted.map(|w| w.under(&dir)) {
         dirs.create(&mount_point)
             .map_err(|e| failed(&mount_point, e))?;
     }

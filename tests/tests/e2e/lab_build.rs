@@ -103,7 +103,8 @@ fn lua_builds_through_a_lab_mesh_identical_to_local_even_when_a_worker_dies() {
         args: vec!["--slots".into(), slots.into()],
         hosts: Some(hosts),
     };
-    lab.start_agents(&agents(vec![0], "1")).unwrap();
+    // Host 0 compiles nothing itself, so every distributable job goes to the mesh.
+    lab.start_agents(&agents(vec![0], "0")).unwrap();
     lab.start_agents(&agents(vec![1, 2], "2")).unwrap();
     let peers_of_0 = || {
         let out = lab
@@ -180,8 +181,8 @@ fn lua_builds_through_a_lab_mesh_identical_to_local_even_when_a_worker_dies() {
     let second_remote = remote_jobs(&log);
     eprintln!("second build, worker killed: {files} files identical, {second_remote} of 32 compiles remote");
     assert!(
-        first_remote >= 16,
-        "most jobs should run remotely, only {first_remote} of 32 did; log:\n{}",
+        first_remote >= 24 && second_remote >= 16,
+        "most jobs should run remotely, only {first_remote} and {second_remote} of 32 did; log:\n{}",
         std::fs::read_to_string(&log).unwrap_or_default()
     );
 }
