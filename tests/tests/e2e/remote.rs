@@ -219,3 +219,75 @@ fn corpus_compiles_remotely_byte_identical_to_local() {
         submitter.log()
     );
 }
+
+/// A gcc installed in a private prefix that only the submitter's mount namespace can see (its
+/// driver and its `cc1` both) still compiles remotely, identically to a local compile with it:
+/// the worker got the compiler by hash, not from its own disk.
+#[test]
+fn compiler_only_the_submitter_can_see_compiles_remotely() {
+    if !needs_root("a private mount namespace and the sandbox") {
+        return;
+    }
+    let tmp = tempfile::tempdir().unwrap();
+    let work = tmp.path().join("src");
+    std::fs::create_dir(&work).unwrap();
+    copy_corpus(&work);
+    let worker = Agent::start(&tmp.path().join("worker"), &["--slots".into(), "2".into()]);
+    let private = format!("/opt/meshcc-private-{}", std::process::id());
+    let gcc_lib = "/usr/lib/gcc/x86_64-linux-gnu/12";
+    // In a mount namespace of its own: a tmpfs at the private prefix holding gcc-12's driver,
+    // cc1 and headers (the driver finds them relative to itself), the submitter's agent, a
+    // local compile with that compiler for reference, and compiles through meshcc until one
+    // goes remote (the first runs locally while the agent packages the compiler).
+    let script = format!(
+        r#"set -e
+mkdir -p {private} && mount -t tmpfs none {private}
+mkdir -p {private}/bin {private}/lib/gcc/x86_64-linux-gnu/12
+cp /usr/bin/x86_64-linux-gnu-gcc-12 {private}/bin/gcc
+cp -r {gcc_lib}/cc1 {gcc_lib}/include {private}/lib/gcc/x86_64-linux-gnu/12/
+{private}/bin/gcc -O2 -g -c main.c -o local.o
+{meshcc} agent --state-dir {state} --listen /ip4/127.0.0.1/tcp/{port} --no-mdns --slots 0 --peer {peer} >{state}.log 2>&1 &
+agent=$!
+trap 'kill $agent' EXIT
+while [ ! -S {state}/agent.sock ]; do sleep 0.1; done
+sleep 1
+for i in 1 2 3 4 5 6; do
+  MESHCC_SOCKET={state}/agent.sock {meshcc} {private}/bin/gcc -O2 -g -c main.c -o private.o
+  MESHCC_SOCKET={state}/agent.sock {meshcc} stats --json > stats.json
+  grep -q '"jobs_remote": [1-9]' stats.json && break
+  sleep 1
+done
+"#,
+        meshcc = bin("meshcc").display(),
+        state = tmp.path().join("submitter").display(),
+        port = crate::util::free_port(),
+        peer = worker.addr(),
+    );
+    let out = Command::new("unshare")
+        .args(["--mount", "--propagation", "private", "sh", "-c", &script])
+        .current_dir(&work)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        !Path::new(&private).join("bin").exists(),
+        "the private prefix is visible outside its namespace"
+    );
+    let submitted: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(work.join("stats.json")).unwrap()).unwrap();
+    assert!(
+        submitted["jobs_remote"].as_u64() >= Some(1),
+        "no remote compile: {submitted}"
+    );
+    let served = stats(&worker);
+    assert!(served["toolchains_fetched"].as_u64() >= Some(1), "{served}");
+    let remote = std::fs::read(work.join("private.o")).unwrap();
+    assert!(
+        remote == std::fs::read(work.join("local.o")).unwrap(),
+        "objects differ"
+    );
+}
