@@ -181,7 +181,8 @@ fn lua_builds_through_a_lab_mesh_identical_to_local_even_when_a_worker_dies() {
     let second_remote = remote_jobs(&log);
     eprintln!("second build, worker killed: {files} files identical, {second_remote} of 32 compiles remote");
     assert!(
-        first_remote >= 24 && second_remote >= 16,
+        // The first build's first wave runs locally while host 0 packages gcc.
+        first_remote >= 16 && second_remote >= 24,
         "most jobs should run remotely, only {first_remote} and {second_remote} of 32 did; log:\n{}",
         std::fs::read_to_string(&log).unwrap_or_default()
     );
