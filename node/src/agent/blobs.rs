@@ -85,6 +85,7 @@ fn collect(shared: &Shared, hashes: &[BlobHash]) -> BlobResponse {
                 .filter(|d| BlobHash::of(d) == *hash)
         });
         let Some(data) = data else {
+            debug!(hash = %hash.short(), offered = ?shared.offered(hash), "blob asked for but not held");
             response.missing.push(*hash);
             continue;
         };
@@ -201,7 +202,7 @@ async fn source_loop(
         if batch.is_empty() {
             return;
         }
-        match request(&mut control, peer, &batch).await {
+        match request_with_retries(&mut control, peer, &batch).await {
             Ok(response) => {
                 let sent: Vec<BlobHash> = response.blobs.iter().map(|b| b.hash).collect();
                 let got = store_verified(&shared, peer, response.blobs).await;
@@ -225,6 +226,32 @@ async fn source_loop(
                 p.queue.extend(batch);
                 return;
             }
+        }
+    }
+}
+
+/// [`request`], tried again after a short pause when it fails: libp2p-stream drops an inbound
+/// stream when the receiving agent has not yet taken the previous one (its accept queue holds
+/// one), which a burst of requests from a busy worker easily causes. A source that fails
+/// `TRIES` times in a row is given up.
+async fn request_with_retries(
+    control: &mut Control,
+    peer: PeerId,
+    hashes: &[BlobHash],
+) -> anyhow::Result<BlobResponse> {
+    const TRIES: u32 = 4;
+    let mut pause = Duration::from_millis(50);
+    let mut tried = 1;
+    loop {
+        match request(control, peer, hashes).await {
+            Ok(response) => return Ok(response),
+            Err(e) if tried < TRIES => {
+                debug!(%peer, "blob request failed ({e:#}); trying again in {pause:?}");
+                tokio::time::sleep(pause).await;
+                pause *= 2;
+                tried += 1;
+            }
+            Err(e) => return Err(e),
         }
     }
 }
