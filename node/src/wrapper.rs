@@ -15,10 +15,8 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, ExitCode};
 use std::time::{Duration, Instant};
 
-use meshcc_wire::control::{
-    ControlRequest, ControlResponse, Finished, Plan, PlanRequest, SubmitRequest,
-};
-use meshcc_wire::job::{Exit, JobResult};
+use meshcc_wire::control::{ControlRequest, ControlResponse, Finished, Plan, PlanRequest};
+use meshcc_wire::job::{Compile, Exit, JobResult};
 use serde_bytes::ByteBuf;
 use tracing::{debug, info, warn};
 
@@ -101,7 +99,7 @@ fn try_mesh(located: &Located, args: &[OsString]) -> Result<ExitCode, String> {
                 .collect();
             let mut argv = vec![bytes(&located.arg0)];
             argv.extend(expanded.iter().map(|a| bytes(a)));
-            let submit = SubmitRequest {
+            let submit = Compile {
                 program: bytes(program.as_os_str()),
                 argv,
                 tu_hash: prepared.tu_hash,

@@ -27,8 +27,7 @@ use serde::{Deserialize, Serialize};
 
 use serde_bytes::ByteBuf;
 
-use crate::ids::BlobHash;
-use crate::job::{InputFile, JobResult};
+use crate::job::{Compile, JobResult};
 use crate::mesh::NodeStatus;
 
 /// A libp2p peer id in its usual base58 text form (`12D3KooW…`).
@@ -68,7 +67,7 @@ pub enum ControlRequest {
     /// Where should this compile run?
     Plan(PlanRequest),
     /// Run this compile remotely (after a remote plan).
-    Submit(SubmitRequest),
+    Submit(Compile),
     /// A compile of this client ended (after a local plan).
     Finished(Finished),
 }
@@ -95,25 +94,6 @@ pub enum Plan {
         /// The worker's id, for the log.
         worker: PeerName,
     },
-}
-
-/// A compile for the mesh, described by hashes.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct SubmitRequest {
-    /// The compiler's absolute path (the one named in the plan).
-    pub program: ByteBuf,
-    /// The original command, `argv[0]` as the compiler sees it.
-    pub argv: Vec<ByteBuf>,
-    /// Hash of the preprocessed translation unit.
-    pub tu_hash: BlobHash,
-    /// Absolute working directory.
-    pub cwd: ByteBuf,
-    /// Environment variables that change compiler output.
-    pub env: Vec<(ByteBuf, ByteBuf)>,
-    /// Every file read, by absolute path and hash; the agent serves them from these paths.
-    pub inputs: Vec<InputFile>,
-    /// Absolute paths of the files the compile writes.
-    pub outputs: Vec<ByteBuf>,
 }
 
 /// How a local compile ended.

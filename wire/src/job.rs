@@ -42,14 +42,11 @@ pub struct InputFile {
     pub hash: BlobHash,
 }
 
-/// A compile for a worker.
+/// One compile, described by hashes: what the wrapper submits to its agent, and what a
+/// worker runs.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct JobRequest {
-    /// Chosen by the submitter; names the job in both agents' logs.
-    pub job_id: u64,
-    /// The toolchain to run.
-    pub toolchain: ToolchainId,
-    /// The compiler's absolute path, in the toolchain.
+pub struct Compile {
+    /// The compiler's absolute path (in the toolchain, on a worker).
     pub program: ByteBuf,
     /// The original command, `argv[0]` as the compiler saw it on the submitter.
     pub argv: Vec<ByteBuf>,
@@ -65,6 +62,17 @@ pub struct JobRequest {
     pub inputs: Vec<InputFile>,
     /// Files the compile writes, absolute; read back after it.
     pub outputs: Vec<ByteBuf>,
+}
+
+/// A compile for a worker.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct JobRequest {
+    /// Chosen by the submitter; names the job in both agents' logs.
+    pub job_id: u64,
+    /// The toolchain to run.
+    pub toolchain: ToolchainId,
+    /// The compile.
+    pub compile: Compile,
 }
 
 /// How the compiler ended.

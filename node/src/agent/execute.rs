@@ -120,7 +120,7 @@ pub async fn execute(worker: &Worker, tree: &Path, job: &CheckedJob, fetch_ms: u
     // 1. The translation unit, in the jail, must be the submitter's.
     let mut check = base.clone();
     check.job_dir = job_dir(&worker.shared, job.request.job_id);
-    check.argv = std::iter::once(job.request.argv[0].clone())
+    check.argv = std::iter::once(job.request.compile.argv[0].clone())
         .chain(
             job.preprocess_args
                 .iter()
@@ -142,7 +142,7 @@ pub async fn execute(worker: &Worker, tree: &Path, job: &CheckedJob, fetch_ms: u
         return limit_refusal(limit);
     }
     match outcome.output(&tu) {
-        Some(text) if BlobHash::of(text) == job.request.tu_hash => {}
+        Some(text) if BlobHash::of(text) == job.request.compile.tu_hash => {}
         Some(_) => {
             return refuse(RefusalKind::TuMismatch, "the preprocessed source differs from the submitter's (a file the compile reads was not shipped)");
         }
@@ -161,7 +161,7 @@ pub async fn execute(worker: &Worker, tree: &Path, job: &CheckedJob, fetch_ms: u
     // 2. The original command, unchanged.
     let mut compile = base;
     compile.job_dir = job_dir(&worker.shared, job.request.job_id);
-    compile.argv = job.request.argv.clone();
+    compile.argv = job.request.compile.argv.clone();
     let outcome = match sandboxed(worker, compile).await {
         Ok(o) => o,
         Err(e) => return refuse(RefusalKind::Sandbox, format!("{e:#}")),
@@ -207,7 +207,7 @@ fn limit_refusal(limit: LimitHit) -> JobResponse {
 fn base_spec(worker: &Worker, tree: &Path, job: &CheckedJob) -> anyhow::Result<JobSpec> {
     let store = &worker.shared.store;
     let mut inputs = Vec::with_capacity(job.inputs.len());
-    for (path, file) in job.inputs.iter().zip(&job.request.inputs) {
+    for (path, file) in job.inputs.iter().zip(&job.request.compile.inputs) {
         store.touch(&file.hash);
         inputs.push(meshcc_sandbox::Input {
             path: JailPath::new(path)?,
@@ -230,7 +230,7 @@ fn base_spec(worker: &Worker, tree: &Path, job: &CheckedJob) -> anyhow::Result<J
         writable,
         program: JailPath::new(&job.program)?,
         argv: Vec::new(),
-        env: job.request.env.clone(),
+        env: job.request.compile.env.clone(),
         outputs: job
             .outputs
             .iter()

@@ -14,9 +14,9 @@ use std::time::{Duration, Instant};
 
 use libp2p::{PeerId, StreamProtocol};
 use libp2p_stream::Control;
-use meshcc_wire::control::{Compiled, ControlResponse, PeerName, SubmitRequest};
+use meshcc_wire::control::{Compiled, ControlResponse, PeerName};
 use meshcc_wire::ids::{BlobHash, ToolchainId};
-use meshcc_wire::job::{JobRequest, JobResponse, RefusalKind, JOB_PROTOCOL};
+use meshcc_wire::job::{Compile, JobRequest, JobResponse, RefusalKind, JOB_PROTOCOL};
 use meshcc_wire::{read_msg_async, write_msg_async};
 use tokio::sync::{mpsc, oneshot};
 use tracing::{info, warn};
@@ -48,7 +48,7 @@ impl Submitter {
         &self,
         first: PeerId,
         toolchain: ToolchainId,
-        req: SubmitRequest,
+        req: Compile,
     ) -> ControlResponse {
         let files: Vec<(BlobHash, PathBuf)> = req
             .inputs
@@ -65,18 +65,12 @@ impl Submitter {
         &self,
         first: PeerId,
         toolchain: ToolchainId,
-        req: SubmitRequest,
+        req: Compile,
     ) -> ControlResponse {
         let job = JobRequest {
             job_id: rand::random(),
             toolchain,
-            program: req.program,
-            argv: req.argv,
-            tu_hash: req.tu_hash,
-            cwd: req.cwd,
-            env: req.env,
-            inputs: req.inputs,
-            outputs: req.outputs,
+            compile: req,
         };
         let mut tried = Vec::new();
         let mut worker = Some(first);

@@ -180,7 +180,7 @@ impl Worker {
         let tree = super::execute::ensure_toolchain(self, &sources, toolchain)
             .await
             .map_err(|e| refuse(RefusalKind::Toolchain, format!("{e:#}")))?;
-        let hashes: Vec<_> = job.request.inputs.iter().map(|i| i.hash).collect();
+        let hashes: Vec<_> = job.request.compile.inputs.iter().map(|i| i.hash).collect();
         super::blobs::fetch(&self.control, &self.shared, &[peer], &hashes)
             .await
             .map_err(|e| refuse(RefusalKind::Inputs, e.to_string()))?;
@@ -219,16 +219,17 @@ pub fn check(request: JobRequest) -> Result<CheckedJob, String> {
             )
         })
     };
-    let cwd = path(&request.cwd, "working directory")?;
-    let program = path(&request.program, "compiler path")?;
-    if request.argv.is_empty() || request.argv.len() > 10_000 || request.inputs.len() > 100_000 {
+    let c = &request.compile;
+    let cwd = path(&c.cwd, "working directory")?;
+    let program = path(&c.program, "compiler path")?;
+    if c.argv.is_empty() || c.argv.len() > 10_000 || c.inputs.len() > 100_000 {
         return Err("the command line or the input list has an absurd length".into());
     }
-    let mut inputs = Vec::with_capacity(request.inputs.len());
-    for input in &request.inputs {
+    let mut inputs = Vec::with_capacity(c.inputs.len());
+    for input in &c.inputs {
         inputs.push(path(&input.path, "input")?);
     }
-    for (name, _) in &request.env {
+    for (name, _) in &c.env {
         if !ALLOWED_ENV.iter().any(|a| a.as_bytes() == &name[..]) {
             return Err(format!(
                 "environment variable {:?} is not allowed",
@@ -236,7 +237,7 @@ pub fn check(request: JobRequest) -> Result<CheckedJob, String> {
             ));
         }
     }
-    let args: Vec<OsString> = request.argv[1..]
+    let args: Vec<OsString> = c.argv[1..]
         .iter()
         .map(|a| OsStr::from_bytes(a).to_owned())
         .collect();
@@ -252,7 +253,7 @@ pub fn check(request: JobRequest) -> Result<CheckedJob, String> {
         path(abs.as_os_str().as_bytes(), "output")?;
         outputs.push(abs);
     }
-    let declared: HashSet<&[u8]> = request.outputs.iter().map(|o| &o[..]).collect();
+    let declared: HashSet<&[u8]> = c.outputs.iter().map(|o| &o[..]).collect();
     let derived: HashSet<&[u8]> = outputs.iter().map(|o| o.as_os_str().as_bytes()).collect();
     if declared != derived {
         return Err("the outputs listed differ from the ones the command writes".into());

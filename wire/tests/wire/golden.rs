@@ -29,6 +29,11 @@ where
     T: serde::Serialize + serde::de::DeserializeOwned + PartialEq + std::fmt::Debug,
 {
     let bytes = encode(&msg).unwrap();
+    if bytes != golden(annotated) {
+        // Printed so a deliberate change can be re-annotated: `| scripts/cbor-annotate.py`.
+        let hex: Vec<String> = bytes.iter().map(|b| format!("{b:02x}")).collect();
+        eprintln!("new encoding: {}", hex.join(" "));
+    }
     assert_eq!(bytes, golden(annotated), "encoding of {msg:?} changed");
     assert_eq!(decode_body::<T>(&bytes[4..]).unwrap(), msg);
 }
@@ -324,10 +329,8 @@ fn b(s: &str) -> ByteBuf {
     ByteBuf::from(s.as_bytes().to_vec())
 }
 
-fn job_request() -> JobRequest {
-    JobRequest {
-        job_id: 42,
-        toolchain: ToolchainId([0x11; 32]),
+fn compile() -> Compile {
+    Compile {
         program: b("/usr/bin/gcc"),
         argv: vec![b("gcc"), b("-c"), b("a.c")],
         tu_hash: BlobHash([0x22; 32]),
@@ -338,6 +341,14 @@ fn job_request() -> JobRequest {
             hash: BlobHash([0x33; 32]),
         }],
         outputs: vec![b("/w/a.o")],
+    }
+}
+
+fn job_request() -> JobRequest {
+    JobRequest {
+        job_id: 42,
+        toolchain: ToolchainId([0x11; 32]),
+        compile: compile(),
     }
 }
 
@@ -385,64 +396,53 @@ fn manifest() -> ToolchainManifest {
     }
 }
 
-fn submit() -> SubmitRequest {
-    let job = job_request();
-    SubmitRequest {
-        program: job.program,
-        argv: job.argv,
-        tu_hash: job.tu_hash,
-        cwd: job.cwd,
-        env: job.env,
-        inputs: job.inputs,
-        outputs: job.outputs,
-    }
-}
-
 #[test]
 fn golden_job_request() {
     check(
         job_request(),
         r#"
-        00 00 00 e8                                       # frame length 232
+        00 00 00 f1                                       # frame length 241
         82                                                # array(2)
         01                                                #   1
-        a9                                                #   map(9)
+        a3                                                #   map(3)
         66 6a 6f 62 5f 69 64                              #     key "job_id"
         18 2a                                             #       42
         69 74 6f 6f 6c 63 68 61 69 6e                     #     key "toolchain"
         58 20 11                                          #       bytes(32)
         11 11 11 11 11 11 11 11 11 11 11 11 11 11 11 11
         11 11 11 11 11 11 11 11 11 11 11 11 11 11 11
-        67 70 72 6f 67 72 61 6d                           #     key "program"
-        4c 2f 75 73 72 2f 62 69 6e 2f 67 63 63            #       bytes(12) b"/usr/bin/gcc"
-        64 61 72 67 76                                    #     key "argv"
-        83                                                #       array(3)
-        43 67 63 63                                       #         bytes(3) b"gcc"
-        42 2d 63                                          #         bytes(2) b"-c"
-        43 61 2e 63                                       #         bytes(3) b"a.c"
-        67 74 75 5f 68 61 73 68                           #     key "tu_hash"
-        58 20 22                                          #       bytes(32) b""""""""""""""""""""""""""""""""""
+        67 63 6f 6d 70 69 6c 65                           #     key "compile"
+        a7                                                #       map(7)
+        67 70 72 6f 67 72 61 6d                           #         key "program"
+        4c 2f 75 73 72 2f 62 69 6e 2f 67 63 63            #           bytes(12) b"/usr/bin/gcc"
+        64 61 72 67 76                                    #         key "argv"
+        83                                                #           array(3)
+        43 67 63 63                                       #             bytes(3) b"gcc"
+        42 2d 63                                          #             bytes(2) b"-c"
+        43 61 2e 63                                       #             bytes(3) b"a.c"
+        67 74 75 5f 68 61 73 68                           #         key "tu_hash"
+        58 20 22                                          #           bytes(32) b""""""""""""""""""""""""""""""""""
         22 22 22 22 22 22 22 22 22 22 22 22 22 22 22 22
         22 22 22 22 22 22 22 22 22 22 22 22 22 22 22
-        63 63 77 64                                       #     key "cwd"
-        42 2f 77                                          #       bytes(2) b"/w"
-        63 65 6e 76                                       #     key "env"
-        81                                                #       array(1)
-        82                                                #         array(2)
-        44 4c 41 4e 47                                    #           bytes(4) b"LANG"
-        41 43                                             #           bytes(1) b"C"
-        66 69 6e 70 75 74 73                              #     key "inputs"
-        81                                                #       array(1)
-        a2                                                #         map(2)
-        64 70 61 74 68                                    #           key "path"
-        46 2f 77 2f 61 2e 63                              #             bytes(6) b"/w/a.c"
-        64 68 61 73 68                                    #           key "hash"
-        58 20 33                                          #             bytes(32) b"33333333333333333333333333333333"
+        63 63 77 64                                       #         key "cwd"
+        42 2f 77                                          #           bytes(2) b"/w"
+        63 65 6e 76                                       #         key "env"
+        81                                                #           array(1)
+        82                                                #             array(2)
+        44 4c 41 4e 47                                    #               bytes(4) b"LANG"
+        41 43                                             #               bytes(1) b"C"
+        66 69 6e 70 75 74 73                              #         key "inputs"
+        81                                                #           array(1)
+        a2                                                #             map(2)
+        64 70 61 74 68                                    #               key "path"
+        46 2f 77 2f 61 2e 63                              #                 bytes(6) b"/w/a.c"
+        64 68 61 73 68                                    #               key "hash"
+        58 20 33                                          #                 bytes(32) b"33333333333333333333333333333333"
         33 33 33 33 33 33 33 33 33 33 33 33 33 33 33 33
         33 33 33 33 33 33 33 33 33 33 33 33 33 33 33
-        67 6f 75 74 70 75 74 73                           #     key "outputs"
-        81                                                #       array(1)
-        46 2f 77 2f 61 2e 6f                              #         bytes(6) b"/w/a.o"
+        67 6f 75 74 70 75 74 73                           #         key "outputs"
+        81                                                #           array(1)
+        46 2f 77 2f 61 2e 6f                              #             bytes(6) b"/w/a.o"
         "#,
     );
 }
@@ -633,7 +633,7 @@ fn golden_req_plan() {
 #[test]
 fn golden_req_submit() {
     check(
-        ControlRequest::Submit(submit()),
+        ControlRequest::Submit(compile()),
         r#"
         00 00 00 bb                                       # frame length 187
         82                                                # array(2)
