@@ -95,7 +95,10 @@ pub fn main() -> ExitCode {
             ControlResponse::Stats(s) => print!("{}", report::stats_text(&s)),
             other => unexpected(other),
         }),
-        Sub::Jobs { json } => Ok(jobs(json)),
+        Sub::Jobs { json } => {
+            jobs(json);
+            Ok(())
+        }
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

@@ -197,7 +197,7 @@ fn compile_in_an_empty_working_directory_below_tmp() {
     let args = ["-O2", "-c", src, "-o", "hello.o"];
     let mut spec = compile_spec(&fx, &tc, &sources, &args, &["hello.o"]);
     spec.cwd = jp(build.path());
-    spec.outputs = vec![jp(&build.path().join("hello.o"))];
+    spec.outputs = vec![jp(build.path().join("hello.o"))];
     let outcome = sandboxed(&spec);
     let stderr = String::from_utf8_lossy(&outcome.stderr.bytes);
     assert_eq!(outcome.termination, Termination::Exited(0), "{stderr}");

@@ -249,8 +249,3 @@ async fn sandboxed(worker: &Worker, spec: JobSpec) -> anyhow::Result<JobOutcome>
     .await
     .map_err(|e| anyhow!("sandbox task failed: {e}"))?
 }
-
-/// A path from the wire, for logs.
-pub fn show(raw: &[u8]) -> String {
-    Path::new(OsStr::from_bytes(raw)).display().to_string()
-}

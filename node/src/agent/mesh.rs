@@ -345,11 +345,9 @@ impl Mesh {
                 connection_id,
                 cause,
                 ..
-            } => {
-                if self.peers.disconnected(&peer_id, connection_id) {
-                    let why = cause.map_or_else(|| "closed".to_owned(), |c| c.to_string());
-                    info!(peer = %peer_id, "peer left the table: {why}");
-                }
+            } if self.peers.disconnected(&peer_id, connection_id) => {
+                let why = cause.map_or_else(|| "closed".to_owned(), |c| c.to_string());
+                info!(peer = %peer_id, "peer left the table: {why}");
             }
             SwarmEvent::OutgoingConnectionError {
                 connection_id,

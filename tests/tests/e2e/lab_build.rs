@@ -166,10 +166,7 @@ fn lua_builds_through_a_lab_mesh_identical_to_local_even_when_a_worker_dies() {
         || remote_jobs(&log) >= 2,
         "remote jobs to start flowing",
     );
-    let victim = lab.state().hosts[1]
-        .agent
-        .clone()
-        .expect("host 1 runs an agent");
+    let victim = lab.state().hosts[1].agent.expect("host 1 runs an agent");
     nix::sys::signal::kill(
         nix::unistd::Pid::from_raw(victim.pid),
         nix::sys::signal::Signal::SIGKILL,
