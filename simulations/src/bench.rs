@@ -121,6 +121,10 @@ pub struct Results {
     pub runs: Vec<BuildRun>,
     /// Single-file and cold-start figures.
     pub single: Vec<Single>,
+    /// What else the report should say (the agents' self-measured speeds, …).
+    pub notes: Vec<String>,
+    /// Profiles that could not be finished, and why: the runs before the failure are kept.
+    pub errors: Vec<String>,
 }
 
 /// Runs the benchmark. `progress` gets a line for each step.
@@ -162,8 +166,14 @@ pub fn run(cfg: &BenchConfig, progress: &mut dyn FnMut(&str)) -> Result<Results,
             cpu: Some(cfg.cpu),
             ..LabConfig::new(&cfg.lab, cfg.hosts)
         })?;
-        // Down on every path: Lab::up's value tears the lab down when dropped.
-        run_profile(cfg, profile, lab, &workloads, &mut results, progress)?;
+        // Down on every path: Lab::up's value tears the lab down when dropped. A failure ends
+        // this profile only; what was measured so far stays in the report.
+        if let Err(e) = run_profile(cfg, profile, lab, &workloads, &mut results, progress) {
+            progress(&format!("   profile {} stopped: {e}", profile.name));
+            results
+                .errors
+                .push(format!("profile {}: {e}", profile.name));
+        }
     }
     Ok(results)
 }
@@ -184,7 +194,12 @@ fn run_profile(
         progress("   starting meshcc agents");
         let mut m = Meshcc::start(&mut lab, &cfg.meshcc, &[])?;
         m.jobs_override = cfg.meshcc_jobs;
-        progress(&format!("   meshcc agents: {}", m.describe(&lab)));
+        let speeds = m.describe(&lab);
+        progress(&format!("   meshcc agents: {speeds}"));
+        results.notes.push(format!(
+            "{}: meshcc agents at start: {speeds}",
+            profile.name
+        ));
         Some(m)
     } else {
         None

@@ -1,8 +1,10 @@
 //! The benchmark's picture, one PNG per link profile: a Gantt chart per system of one build
 //! (which host ran which job when, what icemon shows for a finished build; each host's jobs
-//! spread over as many lanes as ran at once there; blue remote, green local, red fallback),
-//! and below, the median wall time of every
-//! system on every workload side by side, min–max as whiskers.
+//! spread over as many lanes as ran at once there; blue remote, green local, red fallback).
+//! A bar is the job as the submitter saw it, from the wrapper's start to its end: for icecc and
+//! distcc that includes waiting for a slot on the chosen host, so a one-slot host can show
+//! several lanes. Below, the median wall time of every system on every workload side by side,
+//! min–max as whiskers.
 
 use std::path::Path;
 

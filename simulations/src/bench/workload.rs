@@ -29,7 +29,9 @@ pub struct Workload {
     pub makefile: PathBuf,
     /// `VAR=DIR` telling the Makefile where the sources are.
     pub source_var: (&'static str, PathBuf),
-    /// One typical translation unit and its flags, for the single-file measurements.
+    /// One small translation unit (with the project's usual headers) and its flags, for the
+    /// single-file measurements: small, so that the overhead is not lost in the noise of a
+    /// compile's own duration on a shared machine.
     pub sample: Vec<String>,
 }
 
@@ -74,8 +76,8 @@ pub fn resolve(names: &[String], scripts: &Path) -> Result<Vec<Workload>, BenchE
                     makefile: scripts.join("demo/lua.mk"),
                     sample: sample_args(
                         "-O2 -g -Wall -Wextra -DLUA_USE_LINUX -c",
-                        &dir.join("lapi.c"),
-                        "lapi.o",
+                        &dir.join("lzio.c"),
+                        "lzio.o",
                     ),
                     source_var: ("LUA_DIR", dir),
                 })
@@ -89,8 +91,8 @@ pub fn resolve(names: &[String], scripts: &Path) -> Result<Vec<Workload>, BenchE
                     makefile: scripts.join("bench/zstd.mk"),
                     sample: sample_args(
                         &format!("-O2 -g -Wall -I{} -c", dir.display()),
-                        &dir.join("compress/zstd_fast.c"),
-                        "zstd_fast.o",
+                        &dir.join("common/error_private.c"),
+                        "error_private.o",
                     ),
                     source_var: ("ZSTD_DIR", dir),
                 })
@@ -105,11 +107,11 @@ pub fn resolve(names: &[String], scripts: &Path) -> Result<Vec<Workload>, BenchE
                     makefile: scripts.join("bench/leveldb.mk"),
                     sample: sample_args(
                         &format!(
-                            "-O2 -g -Wall -std=c++11 -DLEVELDB_PLATFORM_POSIX=1 -I{0} -I{0}/include -c",
+                            "-O2 -g -Wall -std=c++11 -DLEVELDB_PLATFORM_POSIX=1 -DLEVELDB_IS_BIG_ENDIAN=0 -I{0} -I{0}/include -c",
                             dir.display()
                         ),
-                        &dir.join("db/memtable.cc"),
-                        "memtable.o",
+                        &dir.join("util/hash.cc"),
+                        "hash.o",
                     ),
                     source_var: ("LEVELDB_DIR", dir),
                 })

@@ -354,6 +354,12 @@ fn bench(name: &str, a: BenchArgs) -> Result<()> {
     text += &report::single_table(&results.single);
     text += "\n";
     text += &report::targets(&rows, &results.single, cfg.hosts);
+    for note in &results.notes {
+        text += &format!("Note: {note}\n");
+    }
+    for e in &results.errors {
+        text += &format!("NOT FINISHED: {e}\n");
+    }
     print!("{text}");
     std::fs::write(a.out.join("report.txt"), &text)?;
     report::write_csv(&a.out, &results.runs, &rows, &results.single)?;
@@ -380,6 +386,9 @@ fn bench(name: &str, a: BenchArgs) -> Result<()> {
         }
     }
     println!("CSV and report in {}", a.out.display());
+    if !results.errors.is_empty() {
+        bail!("{} profile(s) not finished", results.errors.len());
+    }
     Ok(())
 }
 
