@@ -271,6 +271,22 @@ impl Lab {
         Ok(cmd)
     }
 
+    /// Like [`Lab::command_on`], for a daemon: in a session of its own, so that it outlives
+    /// the caller's terminal. The lab's teardown kills it with the host.
+    pub fn daemon_on(&self, i: usize, program: impl AsRef<OsStr>) -> Result<HostCommand, LabError> {
+        HostCommand::new(self.host(i)?, program, true)
+    }
+
+    /// CPU time used so far by every process that ran on host `i` (its cgroup's counter).
+    pub fn cpu_used(&self, i: usize) -> Result<Duration, LabError> {
+        cgroup::cpu_used(&self.host(i)?.cgroups)
+    }
+
+    /// Bytes host `i` has sent and received on its lab interface so far.
+    pub fn wire_bytes(&self, i: usize) -> Result<(u64, u64), LabError> {
+        wire::counters(self.host(i)?)
+    }
+
     /// Starts `argv` on host `i`, inheriting stdio.
     pub fn spawn_on<S: AsRef<OsStr>>(&self, i: usize, argv: &[S]) -> Result<Child, LabError> {
         let (program, args) = argv

@@ -10,6 +10,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context, Result};
 use clap::{Parser, Subcommand};
+use meshcc_simulations::bench::{self, plot, report, shim, BenchConfig, Profile};
 use meshcc_simulations::lab::{self, probe, AgentOptions, Lab, LabConfig};
 
 /// Many meshcc hosts on one Linux machine: network namespaces on an emulated LAN, each with its
@@ -92,9 +93,65 @@ enum Command {
         #[arg(long, default_value_t = 10)]
         count: u32,
     },
+    /// Benchmark: build real projects locally and through meshcc, icecc and distcc in a lab of
+    /// hosts with a CPU quota each; print the table, write CSV and PNG (installs icecc and
+    /// distcc from Debian's packages if missing).
+    Bench(BenchArgs),
     /// Network probes run inside hosts (used by the tests).
     #[command(hide = true, subcommand)]
     Probe(Probe),
+}
+
+#[derive(clap::Args)]
+struct BenchArgs {
+    /// Number of hosts.
+    #[arg(long, default_value_t = 4)]
+    hosts: usize,
+    /// Each host's CPU quota, in cores.
+    #[arg(long, default_value_t = 0.5)]
+    cpu: f64,
+    /// Link profiles: lan (no added delay), wifi (3 ms ± 1 ms, 54 Mbit/s), office (15 ms).
+    #[arg(long, value_delimiter = ',', default_value = "lan")]
+    profile: Vec<String>,
+    /// Systems besides the local baseline (always run).
+    #[arg(long, value_delimiter = ',', default_value = "meshcc,icecc,distcc")]
+    systems: Vec<String>,
+    /// Workloads: lua (C), leveldb (C++), zstd (C) [default: lua,leveldb; --quick: lua].
+    #[arg(long, value_delimiter = ',')]
+    workload: Option<Vec<String>>,
+    /// Timed runs per system and workload [default: 3; --quick: 1].
+    #[arg(long)]
+    runs: Option<usize>,
+    /// Runs of the single-file (forced remote) measurement; 0 skips it [default: 20; --quick: 5].
+    #[arg(long)]
+    single_runs: Option<usize>,
+    /// Skip the cold-start measurement.
+    #[arg(long)]
+    no_cold: bool,
+    /// A small workload, one run each: a few minutes in all.
+    #[arg(long)]
+    quick: bool,
+    /// Where the CSV files, the PNGs and report.txt go.
+    #[arg(long, default_value = "bench-results")]
+    out: PathBuf,
+    /// Where builds happen (not under /tmp, see the report).
+    #[arg(long, default_value = "/var/tmp/meshcc-bench")]
+    work: PathBuf,
+    /// The meshcc binary (default: next to mesh-lab, else in PATH).
+    #[arg(long)]
+    meshcc: Option<PathBuf>,
+    /// The repository's scripts/ directory (Makefiles and the sources' Cargo.toml).
+    #[arg(long, default_value = concat!(env!("CARGO_MANIFEST_DIR"), "/../scripts"))]
+    scripts: PathBuf,
+    /// make -j for the local build [default: the quota rounded up].
+    #[arg(long)]
+    local_jobs: Option<usize>,
+    /// make -j for icecc and distcc [default: 2 per host].
+    #[arg(long)]
+    remote_jobs: Option<usize>,
+    /// make -j for meshcc [default: what `meshcc jobs` says].
+    #[arg(long)]
+    meshcc_jobs: Option<usize>,
 }
 
 #[derive(Subcommand)]
@@ -123,6 +180,11 @@ enum Probe {
 }
 
 fn main() -> ExitCode {
+    // The per-job shim of `bench` runs once per compile: no argument parsing on that path.
+    let args: Vec<OsString> = std::env::args_os().collect();
+    if args.get(1).is_some_and(|a| a == shim::SUBCOMMAND) {
+        return shim::run(&args[2..]);
+    }
     let cli = Cli::parse();
     match run(cli) {
         Ok(code) => code,
@@ -230,9 +292,104 @@ fn run(cli: Cli) -> Result<ExitCode> {
                 rtt.min, rtt.avg, rtt.max, rtt.received
             );
         }
+        Command::Bench(args) => bench(&name, args)?,
         Command::Probe(_) => unreachable!("handled above"),
     }
     Ok(ExitCode::SUCCESS)
+}
+
+fn bench(name: &str, a: BenchArgs) -> Result<()> {
+    let profiles = a
+        .profile
+        .iter()
+        .map(|p| {
+            Profile::named(p).with_context(|| format!("unknown profile {p:?} (lan, wifi, office)"))
+        })
+        .collect::<Result<Vec<_>>>()?;
+    let systems = a
+        .systems
+        .iter()
+        .map(|s| s.parse().map_err(anyhow::Error::msg))
+        .collect::<Result<Vec<_>>>()?;
+    let default_workloads = if a.quick {
+        vec!["lua".to_owned()]
+    } else {
+        vec!["lua".to_owned(), "leveldb".to_owned()]
+    };
+    let cfg = BenchConfig {
+        lab: name.to_owned(),
+        hosts: a.hosts,
+        cpu: a.cpu,
+        profiles,
+        systems,
+        workloads: a.workload.unwrap_or(default_workloads),
+        runs: a.runs.unwrap_or(if a.quick { 1 } else { 3 }),
+        single_runs: a.single_runs.unwrap_or(if a.quick { 5 } else { 20 }),
+        cold: !a.no_cold,
+        meshcc: match a.meshcc {
+            Some(m) => m,
+            None => lab::default_meshcc()?,
+        },
+        shim: std::env::current_exe().context("finding mesh-lab itself")?,
+        scripts: a.scripts,
+        work: a.work,
+        local_jobs: a.local_jobs,
+        remote_jobs: a.remote_jobs,
+        meshcc_jobs: a.meshcc_jobs,
+    };
+    let started = Instant::now();
+    let results = bench::run(&cfg, &mut |line| eprintln!("{line}"))?;
+    std::fs::create_dir_all(&a.out).with_context(|| format!("creating {}", a.out.display()))?;
+    let rows = report::summarise(&results.runs, cfg.hosts);
+    let mut text = format!(
+        "mesh-lab bench: {} hosts x {} core each (ideal speed-up {}x), {} timed run(s), {:.0} s in all\n\n",
+        cfg.hosts,
+        cfg.cpu,
+        cfg.hosts,
+        cfg.runs,
+        started.elapsed().as_secs_f64()
+    );
+    text += &report::table(&rows);
+    text += "\nSingle file (one TU forced remote, warm toolchain) and cold start:\n";
+    text += &report::single_table(&results.single);
+    text += "\n";
+    text += &report::targets(&rows, &results.single, cfg.hosts);
+    for note in &results.notes {
+        text += &format!("Note: {note}\n");
+    }
+    for e in &results.errors {
+        text += &format!("NOT FINISHED: {e}\n");
+    }
+    print!("{text}");
+    std::fs::write(a.out.join("report.txt"), &text)?;
+    report::write_csv(&a.out, &results.runs, &rows, &results.single)?;
+    for p in &cfg.profiles {
+        // The Gantt chart shows the last workload's last timed run of each system.
+        let Some(last) = cfg.workloads.last() else {
+            continue;
+        };
+        let gantt: Vec<_> = bench::systems::SystemKind::ALL
+            .iter()
+            .filter_map(|s| {
+                results
+                    .runs
+                    .iter()
+                    .rev()
+                    .find(|r| r.profile == p.name && &r.workload == last && r.system == *s)
+            })
+            .collect();
+        let mine: Vec<_> = rows.iter().filter(|r| r.profile == p.name).collect();
+        let png = a.out.join(format!("bench-{}.png", p.name));
+        match plot::draw(&png, p.name, cfg.hosts, &gantt, &mine) {
+            Ok(()) => println!("wrote {}", png.display()),
+            Err(e) => eprintln!("mesh-lab: no PNG: {e}"),
+        }
+    }
+    println!("CSV and report in {}", a.out.display());
+    if !results.errors.is_empty() {
+        bail!("{} profile(s) not finished", results.errors.len());
+    }
+    Ok(())
 }
 
 fn status(lab: &Lab, json: bool) -> Result<()> {

@@ -163,6 +163,30 @@ pub fn remove_parents(dirs: &[PathBuf]) {
     }
 }
 
+/// CPU time used by a host's cgroup: cgroup v2 `cpu.stat` `usage_usec`, or v1 `cpuacct.usage`
+/// (nanoseconds) from whichever of the host's directories has it.
+pub fn cpu_used(dirs: &[PathBuf]) -> Result<Duration, LabError> {
+    for dir in dirs {
+        let v1 = dir.join("cpuacct.usage");
+        if let Ok(text) = fs::read_to_string(&v1) {
+            if let Ok(ns) = text.trim().parse::<u64>() {
+                return Ok(Duration::from_nanos(ns));
+            }
+        }
+        let v2 = dir.join("cpu.stat");
+        if let Ok(text) = fs::read_to_string(&v2) {
+            let usec = text
+                .lines()
+                .find_map(|l| l.strip_prefix("usage_usec "))
+                .and_then(|v| v.trim().parse::<u64>().ok());
+            if let Some(usec) = usec {
+                return Ok(Duration::from_micros(usec));
+            }
+        }
+    }
+    Err(LabError::NoCpuController)
+}
+
 fn write(path: &Path, value: &str) -> Result<(), LabError> {
     fs::write(path, value).map_err(|e| LabError::io(&format!("write {value:?} to"), path, e))
 }

@@ -5,16 +5,19 @@
 //! cgroup's CPU use. So the child joins the cgroup and then `setns()`s into the network namespace
 //! itself, between fork and exec, and keeps the machine's mount namespace.
 
+use std::ffi::{CStr, CString};
 use std::fs::{self, File, OpenOptions};
 use std::ops::{Deref, DerefMut};
 use std::os::fd::{AsRawFd, BorrowedFd, RawFd};
+use std::os::unix::ffi::OsStrExt;
 use std::os::unix::process::CommandExt;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::process::{Child, Command};
 use std::thread;
 use std::time::{Duration, Instant};
 
-use nix::sched::{setns, CloneFlags};
+use nix::mount::{mount, MsFlags};
+use nix::sched::{setns, unshare, CloneFlags};
 use nix::sys::signal::{kill, Signal};
 use nix::sys::wait::{waitpid, WaitPidFlag};
 use nix::unistd::{getpid, setsid, Pid};
@@ -77,6 +80,47 @@ impl HostCommand {
             _netns: netns,
             _cgroup_procs: cgroup_procs,
         })
+    }
+
+    /// Gives the process a mount namespace of its own in which each `(source, target)` is
+    /// bind-mounted over its target; the machine's mounts stay as they are. icecc's daemon needs
+    /// this: its own `/var/run/icecc`, and a `/proc/stat` of its own (it reads machine-wide CPU
+    /// counters, which on a shared machine make every daemon look fully loaded).
+    pub fn private_mounts(&mut self, binds: &[(PathBuf, PathBuf)]) -> Result<&mut Self, LabError> {
+        let cstr = |p: &Path| {
+            CString::new(p.as_os_str().as_bytes())
+                .map_err(|_| LabError::BadConfig(format!("NUL in path {}", p.display())))
+        };
+        let binds: Vec<(CString, CString)> = binds
+            .iter()
+            .map(|(src, dst)| Ok((cstr(src)?, cstr(dst)?)))
+            .collect::<Result<_, LabError>>()?;
+        // SAFETY: system calls only, on C strings allocated before the fork.
+        unsafe {
+            self.cmd.pre_exec(move || {
+                // unshare(2) CLONE_NEWNS: a private copy of the mount table.
+                unshare(CloneFlags::CLONE_NEWNS)?;
+                // Mark everything private, so the binds below do not propagate to the machine.
+                mount(
+                    None::<&CStr>,
+                    c"/",
+                    None::<&CStr>,
+                    MsFlags::MS_REC | MsFlags::MS_PRIVATE,
+                    None::<&CStr>,
+                )?;
+                for (src, dst) in &binds {
+                    mount(
+                        Some(src.as_c_str()),
+                        dst.as_c_str(),
+                        None::<&CStr>,
+                        MsFlags::MS_BIND,
+                        None::<&CStr>,
+                    )?;
+                }
+                Ok(())
+            });
+        }
+        Ok(self)
     }
 
     /// Starts it.

@@ -290,6 +290,22 @@ fn read_until_prompt(sock: &mut UnixStream, buf: &mut Vec<u8>) -> std::io::Resul
     Ok(())
 }
 
+/// Bytes `eth0` of `host` has sent and received (`ip -s -j link`: the kernel's counters, read
+/// from outside, since `/sys/class/net` inside a namespace is not visible from here).
+pub fn counters(host: &HostState) -> Result<(u64, u64), LabError> {
+    let out = ip_in(&host.netns, &["-s", "-j", "link", "show", "eth0"])?;
+    let parse_err = || LabError::Command {
+        cmd: format!("ip -n {} -s -j link show eth0", host.netns),
+        status: "unexpected output".to_owned(),
+        stderr: out.chars().take(200).collect(),
+    };
+    let json: serde_json::Value = serde_json::from_str(&out).map_err(|_| parse_err())?;
+    let stats = &json[0]["stats64"];
+    let tx = stats["tx"]["bytes"].as_u64().ok_or_else(parse_err)?;
+    let rx = stats["rx"]["bytes"].as_u64().ok_or_else(parse_err)?;
+    Ok((tx, rx))
+}
+
 /// Daemons report readiness by creating a file; wait for it (briefly).
 fn wait_for(path: &Path, what: &str) -> Result<(), LabError> {
     let deadline = Instant::now() + Duration::from_secs(5);

@@ -41,7 +41,7 @@ const FONTS: [&str; 4] = [
     "/usr/share/fonts/truetype/liberation/LiberationSans-Regular.ttf",
 ];
 
-fn register_font() -> Result<(), PlotError> {
+pub(crate) fn register_font() -> Result<(), PlotError> {
     static FONT: OnceLock<Result<(), Vec<PathBuf>>> = OnceLock::new();
     FONT.get_or_init(|| {
         let tried: Vec<PathBuf> = std::env::var_os("MESHCC_SIM_FONT")

@@ -1,0 +1,1 @@
+// Empty: this package exists only so that cargo fetches its dependencies' sources.
