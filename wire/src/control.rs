@@ -193,7 +193,7 @@ pub struct StatsReport {
 /// The parallelism the mesh offers.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub struct JobsReport {
-    /// Free job slots across the agent and the peers that accept its jobs, plus the local
-    /// machine's own cores for preprocessing and linking; never below one.
+    /// The agent's slots plus twice the free slots of the peers that accept its jobs; never
+    /// below one.
     pub jobs: u32,
 }

@@ -527,7 +527,9 @@ impl Mesh {
         report
     }
 
-    /// Our slots, plus the free slots of every compatible peer that takes jobs.
+    /// Our slots, plus twice the free slots of every compatible peer that takes jobs: a
+    /// remote job spends part of its time being preprocessed, sent and returned, and a second
+    /// job per remote slot keeps that slot busy meanwhile (workers queue a few per slot).
     fn jobs(&self) -> JobsReport {
         let own = self.local.status();
         let remote: u32 = self
@@ -539,7 +541,7 @@ impl Mesh {
             .map(|s| s.slots.saturating_sub(s.running + s.queued))
             .sum();
         JobsReport {
-            jobs: (own.slots + remote).max(1),
+            jobs: (own.slots + 2 * remote).max(1),
         }
     }
 }

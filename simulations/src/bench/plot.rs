@@ -242,7 +242,7 @@ mod tests {
         assert_eq!(placed, vec![(1, 0), (1, 1), (1, 0), (0, 0)]);
         assert_eq!(per_host, vec![1, 2]);
         let dir = tempfile::tempdir().unwrap();
-        let rows = crate::bench::report::summarise(&[run.clone()], 2);
+        let rows = crate::bench::report::summarise(std::slice::from_ref(&run), 2);
         let png = dir.path().join("bench.png");
         match draw(&png, "lan", 2, &[&run], &rows.iter().collect::<Vec<_>>()) {
             Ok(()) => assert!(std::fs::metadata(&png).unwrap().len() > 1000),
