@@ -122,8 +122,8 @@ fn jobs_counts_free_slots_across_the_mesh() {
     let out = a.meshcc(&["jobs"]);
     assert_eq!(
         String::from_utf8_lossy(&out.stdout).trim(),
-        "5",
-        "2 own + 3 of b; c takes no jobs"
+        "8",
+        "2 own + twice b's 3 free; c takes no jobs"
     );
 }
 
