@@ -22,7 +22,7 @@ use tracing::{debug, warn};
 
 use super::jobs::Submitter;
 use super::mesh::{Command, PlanDecision};
-use super::shared::Lease;
+use super::shared::Counted;
 
 /// Binds the socket at `path`, replacing a stale one but never a live agent's.
 pub fn bind(path: &Path) -> Result<UnixListener> {
@@ -62,7 +62,7 @@ pub async fn serve(listener: UnixListener, submitter: Submitter) {
 #[derive(Default)]
 struct Conversation {
     remote: Option<(PeerId, ToolchainId)>,
-    lease: Option<Lease>,
+    lease: Option<Counted>,
 }
 
 async fn serve_client(stream: UnixStream, submitter: Submitter) {
@@ -141,7 +141,7 @@ async fn answer(
                     })
                 }
                 Some(PlanDecision::Local(reason)) => {
-                    conv.lease = Some(Lease::take(&submitter.shared));
+                    conv.lease = Some(Counted::local_lease(&submitter.shared));
                     submitter
                         .shared
                         .stats

@@ -155,20 +155,32 @@ impl Shared {
     }
 }
 
-/// A local compile's hold on a slot; released when dropped.
+/// One job counted in one of [`Shared`]'s counters for as long as this lives: a local
+/// compile's lease on a slot, or a peer's job queued or running here.
 #[derive(Debug)]
-pub struct Lease(std::sync::Arc<Shared>);
+pub struct Counted {
+    shared: std::sync::Arc<Shared>,
+    counter: fn(&Shared) -> &AtomicU32,
+}
 
-impl Lease {
-    /// Counts one more local compile running.
-    pub fn take(shared: &std::sync::Arc<Shared>) -> Self {
-        shared.local_running.fetch_add(1, Ordering::Relaxed);
-        Self(shared.clone())
+impl Counted {
+    /// Counts one more job in `counter` of `shared`.
+    pub fn new(shared: &std::sync::Arc<Shared>, counter: fn(&Shared) -> &AtomicU32) -> Self {
+        counter(shared).fetch_add(1, Ordering::Relaxed);
+        Self {
+            shared: shared.clone(),
+            counter,
+        }
+    }
+
+    /// A local compile's lease on a slot.
+    pub fn local_lease(shared: &std::sync::Arc<Shared>) -> Self {
+        Self::new(shared, |s| &s.local_running)
     }
 }
 
-impl Drop for Lease {
+impl Drop for Counted {
     fn drop(&mut self) {
-        self.0.local_running.fetch_sub(1, Ordering::Relaxed);
+        (self.counter)(&self.shared).fetch_sub(1, Ordering::Relaxed);
     }
 }

@@ -24,27 +24,11 @@ use tokio::sync::{mpsc, oneshot, Semaphore};
 use tracing::{info, warn, Instrument};
 
 use super::mesh::Command;
-use super::shared::Shared;
+use super::shared::{Counted, Shared};
 use crate::safepath::{absolute_lexical, plain_absolute};
 
 /// Jobs accepted per slot (running, fetching or waiting) before refusing more as busy.
 const QUEUE_PER_SLOT: u32 = 4;
-
-/// Counts one job in `counter` for as long as it lives.
-struct Counted<'a>(&'a std::sync::atomic::AtomicU32);
-
-impl<'a> Counted<'a> {
-    fn new(counter: &'a std::sync::atomic::AtomicU32) -> Self {
-        counter.fetch_add(1, Ordering::Relaxed);
-        Self(counter)
-    }
-}
-
-impl Drop for Counted<'_> {
-    fn drop(&mut self) {
-        self.0.fetch_sub(1, Ordering::Relaxed);
-    }
-}
 
 /// Environment variables a job may set; anything else in a request is refused.
 pub const ALLOWED_ENV: &[&str] = &[
@@ -144,7 +128,7 @@ impl Worker {
         };
         // Fetching takes no slot: a job waiting for its toolchain or inputs does not keep
         // another, ready one from the CPU.
-        let queued = Counted::new(&shared.served_queued);
+        let queued = Counted::new(shared, |s| &s.served_queued);
         let started = Instant::now();
         let tree = match self.fetch(peer, &job).await {
             Ok(tree) => tree,
@@ -155,7 +139,7 @@ impl Worker {
             return refuse(RefusalKind::Internal, "the agent is shutting down");
         };
         drop(queued);
-        let _running = Counted::new(&shared.served_running);
+        let _running = Counted::new(shared, |s| &s.served_running);
         let response = super::execute::execute(self, &tree, &job, fetch_ms).await;
         match &response {
             JobResponse::Done(r) => {
