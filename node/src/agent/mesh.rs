@@ -108,6 +108,8 @@ struct Local {
     speed: u32,
     load: LoadMeter,
     load_permille: u32,
+    /// Memory available, sampled with the load (the tick builds a status four times a second).
+    mem_free_mb: u64,
     seq: u64,
     last_pushed: Option<NodeStatus>,
     last_push_at: Instant,
@@ -126,7 +128,7 @@ impl Local {
             queued: self.shared.served_queued.load(Ordering::Relaxed),
             load_permille: self.load_permille,
             speed: self.speed,
-            mem_free_mb: super::load::mem_available_mb(),
+            mem_free_mb: self.mem_free_mb,
             accepts_remote: self.shared.accepts_remote,
             toolchains: self.shared.toolchains(),
         }
@@ -245,6 +247,7 @@ impl Mesh {
                 speed,
                 load,
                 load_permille: 0,
+                mem_free_mb: super::load::mem_available_mb(),
                 seq: 0,
                 last_pushed: None,
                 last_push_at: Instant::now(),
@@ -270,7 +273,10 @@ impl Mesh {
                 event = self.swarm.select_next_some() => self.on_swarm_event(event),
                 Some(cmd) = commands.recv() => self.on_command(cmd),
                 _ = tick.tick() => self.on_tick(),
-                _ = load_tick.tick() => self.local.load_permille = self.local.load.sample(),
+                _ = load_tick.tick() => {
+                    self.local.load_permille = self.local.load.sample();
+                    self.local.mem_free_mb = super::load::mem_available_mb();
+                }
                 () = &mut shutdown => break,
             }
         }
