@@ -203,18 +203,25 @@ impl Plan {
     }
 }
 
+/// Marks every mount of this mount namespace private, so that what is mounted next neither
+/// propagates to nor receives from the host (mount(2), MS_PRIVATE with MS_REC).
+fn make_mounts_private(sys: &dyn Syscalls) -> Result<(), JailError> {
+    let none: Option<&Path> = None;
+    sys.mount(
+        none,
+        Path::new("/"),
+        None,
+        MsFlags::MS_REC | MsFlags::MS_PRIVATE,
+        None,
+    )?;
+    Ok(())
+}
+
 /// Stage 1, in the helper: stage host directories if root, leave root, unshare, map ids.
 pub fn enter_namespaces(sys: &dyn Syscalls, plan: &Plan) -> Result<(), JailError> {
-    let none: Option<&Path> = None;
     if let Some(stage) = &plan.stage {
         sys.unshare(CloneFlags::CLONE_NEWNS)?;
-        sys.mount(
-            none,
-            Path::new("/"),
-            None,
-            MsFlags::MS_REC | MsFlags::MS_PRIVATE,
-            None,
-        )?;
+        make_mounts_private(sys)?;
         // Handles opened in this namespace still reach the host directories once the staging
         // tmpfs covers them (they may well live under /tmp).
         let sources: Vec<PathBuf> = stage
@@ -280,15 +287,8 @@ fn overlay_path(path: &Path) -> String {
 
 /// Stage 2, in pid 1 of the new pid namespace: build the root and enter it.
 pub fn build_root(sys: &dyn Syscalls, plan: &Plan) -> Result<(), JailError> {
-    let none: Option<&Path> = None;
     // Nothing we mount from here on may propagate back to the host.
-    sys.mount(
-        none,
-        Path::new("/"),
-        None,
-        MsFlags::MS_REC | MsFlags::MS_PRIVATE,
-        None,
-    )?;
+    make_mounts_private(sys)?;
     // No nested user namespaces for the job: each would hand it a fresh set of capabilities
     // over its own mounts, and much kernel attack surface. The limit is per user namespace.
     sys.write_proc(Path::new("/proc/sys/user/max_user_namespaces"), "0")?;
