@@ -14,7 +14,8 @@
 //! machine four times faster is the better choice, and a peer that must first fetch a 100 MB
 //! toolchain is not idle. The submitter's own jobs sent since the peer's last status message are
 //! counted in, so one `make -j64` does not send all 64 jobs to the same peer between two gossip
-//! rounds.
+//! rounds. When both samples would queue the job, a few more samples look for a free slot
+//! (see [`IDLE_PROBES`]).
 //!
 //! Everything here is a pure function of its arguments (no clock, no network) so that the agent
 //! and the simulation run the same code.
@@ -68,6 +69,12 @@ impl Candidate {
     /// Jobs per reference-job-time the peer completes when full; the weight for sampling.
     pub fn capacity(&self) -> f64 {
         f64::from(self.slots.max(1)) * self.speed.max(f64::MIN_POSITIVE)
+    }
+
+    /// Whether a job sent now would start at once.
+    pub fn has_free_slot(&self, count_in_flight: bool) -> bool {
+        let in_flight = if count_in_flight { self.in_flight } else { 0 };
+        self.running + self.queued + in_flight < self.slots
     }
 
     /// When a job of `work` (its duration on a reference machine) would be done, from now.
@@ -187,8 +194,34 @@ where
     };
     let finish_a = candidate(a).expected_finish(work, in_flight);
     let finish_b = candidate(b).expected_finish(work, in_flight);
-    Some(if finish_b < finish_a { b } else { a })
+    let (mut best, mut best_finish) = if finish_b < finish_a {
+        (b, finish_b)
+    } else {
+        (a, finish_a)
+    };
+    if in_flight {
+        for _ in 0..IDLE_PROBES {
+            if candidate(best).has_free_slot(true) {
+                break;
+            }
+            let c = rng.random_range(0..n);
+            let finish = candidate(c).expected_finish(work, true);
+            if finish < best_finish {
+                (best, best_finish) = (c, finish);
+            }
+        }
+    }
+    Some(best)
 }
+
+/// Further samples the in-flight policies take when both choices would queue the job.
+///
+/// In a small mesh two samples often miss the one idle peer (with four candidates, half the
+/// time), and a job queued behind another while a peer idles is what made a 4-host Lua build
+/// wait on its last, largest file. A few more samples find a free slot cheaply, still at O(1)
+/// per job, and only when the two choices are full, so they do not herd: a free slot found
+/// this way is counted as taken by this submitter's next choice.
+const IDLE_PROBES: usize = 3;
 
 /// Two distinct indices, uniformly.
 fn two_uniform<R: Rng + ?Sized>(n: usize, rng: &mut R) -> (usize, usize) {
@@ -301,6 +334,23 @@ mod tests {
             choose(&c, Policy::TwoChoicesInFlight, SEC, &mut rng),
             Some(1)
         );
+    }
+
+    #[test]
+    fn in_flight_policies_look_further_when_both_choices_are_full() {
+        let mut rng = StdRng::seed_from_u64(6);
+        let mut c = vec![loaded(1, 0); 4];
+        c[3] = loaded(0, 0);
+        let found = (0..1000)
+            .filter(|_| choose(&c, Policy::TwoChoicesInFlight, SEC, &mut rng) == Some(3))
+            .count();
+        // Two samples find the idle peer with p = 1/2; three more probes raise it to
+        // 1 - 1/2 * (3/4)^3 = 0.79. Plain two choices stays at 1/2.
+        assert!((720..860).contains(&found), "{found}");
+        let plain = (0..1000)
+            .filter(|_| choose(&c, Policy::TwoChoices, SEC, &mut rng) == Some(3))
+            .count();
+        assert!((430..570).contains(&plain), "{plain}");
     }
 
     #[test]

@@ -11,7 +11,6 @@ use std::path::{Path, PathBuf};
 use std::sync::atomic::Ordering;
 
 use anyhow::{bail, Context, Result};
-use libp2p::PeerId;
 use meshcc_wire::control::{ControlRequest, ControlResponse, PeerName, Plan};
 use meshcc_wire::ids::ToolchainId;
 use meshcc_wire::{read_msg_async, write_msg_async, FrameError};
@@ -22,7 +21,7 @@ use tracing::{debug, warn};
 
 use super::jobs::Submitter;
 use super::mesh::{Command, PlanDecision};
-use super::shared::Counted;
+use super::shared::{Assignment, Counted};
 
 /// Binds the socket at `path`, replacing a stale one but never a live agent's.
 pub fn bind(path: &Path) -> Result<UnixListener> {
@@ -61,7 +60,7 @@ pub async fn serve(listener: UnixListener, submitter: Submitter) {
 /// Where one client's compile stands.
 #[derive(Default)]
 struct Conversation {
-    remote: Option<(PeerId, ToolchainId)>,
+    remote: Option<(Assignment, ToolchainId)>,
     lease: Option<Counted>,
 }
 
@@ -135,10 +134,9 @@ async fn answer(
             let decision = ask(submitter, |reply| Command::Plan { compiler, reply }).await;
             match decision {
                 Some(PlanDecision::Remote { worker, toolchain }) => {
+                    let name = PeerName(worker.peer().to_string());
                     conv.remote = Some((worker, toolchain));
-                    ControlResponse::Plan(Plan::Remote {
-                        worker: PeerName(worker.to_string()),
-                    })
+                    ControlResponse::Plan(Plan::Remote { worker: name })
                 }
                 Some(PlanDecision::Local(reason)) => {
                     conv.lease = Some(Counted::local_lease(&submitter.shared));

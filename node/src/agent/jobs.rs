@@ -22,7 +22,7 @@ use tokio::sync::{mpsc, oneshot};
 use tracing::{info, warn};
 
 use super::mesh::Command;
-use super::shared::Shared;
+use super::shared::{Assignment, Shared};
 
 /// The job protocol.
 pub const JOB: StreamProtocol = StreamProtocol::new(JOB_PROTOCOL);
@@ -46,7 +46,7 @@ impl Submitter {
     /// Runs `req` on `first`, or on other workers if it fails; answers what the wrapper is told.
     pub async fn submit(
         &self,
-        first: PeerId,
+        first: Assignment,
         toolchain: ToolchainId,
         req: Compile,
     ) -> ControlResponse {
@@ -63,7 +63,7 @@ impl Submitter {
 
     async fn attempts(
         &self,
-        first: PeerId,
+        first: Assignment,
         toolchain: ToolchainId,
         req: Compile,
     ) -> ControlResponse {
@@ -75,24 +75,12 @@ impl Submitter {
         let mut tried = Vec::new();
         let mut worker = Some(first);
         let mut why = String::from("no worker was available");
-        while let Some(peer) = worker {
+        while let Some(assignment) = worker.take() {
+            let peer = assignment.peer();
             tried.push(peer);
             let started = Instant::now();
-            let _ = self
-                .mesh
-                .send(Command::InFlight {
-                    peer,
-                    started: true,
-                })
-                .await;
             let outcome = self.run_on(peer, &job).await;
-            let _ = self
-                .mesh
-                .send(Command::InFlight {
-                    peer,
-                    started: false,
-                })
-                .await;
+            drop(assignment);
             match outcome {
                 Ok(JobResponse::Done(result)) => {
                     self.shared
@@ -155,7 +143,7 @@ impl Submitter {
     }
 
     /// Another worker for the job, or none (compile locally).
-    async fn pick(&self, toolchain: ToolchainId, exclude: &[PeerId]) -> Option<PeerId> {
+    async fn pick(&self, toolchain: ToolchainId, exclude: &[PeerId]) -> Option<Assignment> {
         let (reply, answer) = oneshot::channel();
         let pick = Command::PickWorker {
             toolchain,

@@ -23,7 +23,7 @@ use super::load::LoadMeter;
 use super::peers::PeerTable;
 pub use super::planner::PlanDecision;
 use super::planner::Planner;
-use super::shared::Shared;
+use super::shared::{Assignment, Shared};
 use super::AgentConfig;
 use crate::toolchain::package::Packaged;
 
@@ -76,15 +76,8 @@ pub enum Command {
         toolchain: ToolchainId,
         /// Workers already tried.
         exclude: Vec<PeerId>,
-        /// The choice.
-        reply: oneshot::Sender<Option<PeerId>>,
-    },
-    /// A job was sent to `peer` (`started`), or came back.
-    InFlight {
-        /// The worker.
-        peer: PeerId,
-        /// Sent (true) or returned (false).
-        started: bool,
+        /// The choice, counted as assigned the job.
+        reply: oneshot::Sender<Option<Assignment>>,
     },
     /// Peers that hold a toolchain.
     Holders {
@@ -482,9 +475,8 @@ impl Mesh {
                 exclude,
                 reply,
             } => {
-                let _ = reply.send(self.planner.choose(toolchain, &exclude, false, &self.peers));
+                let _ = reply.send(self.planner.reassign(toolchain, &exclude, &self.peers));
             }
-            Command::InFlight { peer, started } => self.planner.in_flight(peer, started),
             Command::Holders { toolchain, reply } => {
                 let _ = reply.send(Planner::holders(&toolchain, &self.peers));
             }

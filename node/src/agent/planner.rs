@@ -3,7 +3,7 @@
 //! A compile goes remote only once its compiler is packaged (the first compiles with a new
 //! compiler run locally while it is packaged in the background), and then to the worker that
 //! power-of-two-choices picks among this agent and the compatible peers, counting the jobs
-//! this agent has sent to each peer since that peer's last status.
+//! this agent has assigned to each peer that the peer's last status does not show yet.
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
@@ -16,7 +16,7 @@ use meshcc_wire::ids::ToolchainId;
 use tracing::{info, warn};
 
 use super::peers::PeerTable;
-use super::shared::Shared;
+use super::shared::{Assignment, Shared};
 use crate::choice::{self, Candidate, Policy};
 use crate::toolchain::cache::ToolchainCache;
 use crate::toolchain::package::Packaged;
@@ -35,8 +35,8 @@ pub enum PlanDecision {
     Local(String),
     /// Send it to `worker`, with this toolchain.
     Remote {
-        /// The chosen peer.
-        worker: PeerId,
+        /// The chosen peer, counted as busy with this job while the assignment lives.
+        worker: Assignment,
         /// The compiler's toolchain.
         toolchain: ToolchainId,
     },
@@ -48,7 +48,6 @@ pub struct Planner {
     cache: ToolchainCache,
     packaging: HashMap<PathBuf, Instant>,
     failed: HashMap<PathBuf, (Instant, String)>,
-    in_flight: HashMap<PeerId, Vec<Instant>>,
     speed: f64,
 }
 
@@ -60,7 +59,6 @@ impl Planner {
             cache: ToolchainCache::load(state_dir),
             packaging: HashMap::new(),
             failed: HashMap::new(),
-            in_flight: HashMap::new(),
             speed: f64::from(speed) / 1000.0,
         }
     }
@@ -76,7 +74,10 @@ impl Planner {
         };
         self.shared.hold_toolchain(toolchain);
         let decision = match self.choose(toolchain, &[], true, peers) {
-            Some(worker) => PlanDecision::Remote { worker, toolchain },
+            Some(worker) => PlanDecision::Remote {
+                worker: self.shared.assign(worker),
+                toolchain,
+            },
             None => PlanDecision::Local("worker choice picked this host".into()),
         };
         (decision, None)
@@ -127,19 +128,21 @@ impl Planner {
         }
     }
 
-    /// Counts a job sent to (or back from) `peer`.
-    pub fn in_flight(&mut self, peer: PeerId, started: bool) {
-        let list = self.in_flight.entry(peer).or_default();
-        if started {
-            list.push(Instant::now());
-        } else if !list.is_empty() {
-            list.remove(0);
-        }
+    /// Another worker for a job whose worker failed, skipping `exclude`; `None` means compile
+    /// locally.
+    pub fn reassign(
+        &mut self,
+        toolchain: ToolchainId,
+        exclude: &[PeerId],
+        peers: &PeerTable,
+    ) -> Option<Assignment> {
+        let peer = self.choose(toolchain, exclude, false, peers)?;
+        Some(self.shared.assign(peer))
     }
 
     /// Picks a worker for `toolchain` among compatible peers (and this agent if `with_self`),
     /// skipping `exclude`. `None` means this agent, or nobody.
-    pub fn choose(
+    fn choose(
         &mut self,
         toolchain: ToolchainId,
         exclude: &[PeerId],
@@ -172,15 +175,17 @@ impl Planner {
             if !compatible || exclude.contains(&peer) {
                 continue;
             }
-            let since_status = self.in_flight.get(&peer).map_or(0, |starts| {
-                starts.iter().filter(|s| **s > heard).count() as u32
-            });
+            // Both are lower bounds of our jobs the status does not show: those assigned
+            // after it was heard, and those beyond all it counts (assigned before it, but
+            // still preprocessing here or on the way when the peer sent it).
+            let (mine, since_status) = shared.assigned(&peer, heard);
+            let unseen = mine.saturating_sub(status.running + status.queued);
             ids.push(Some(peer));
             candidates.push(Candidate {
                 slots: status.slots,
                 running: status.running,
                 queued: status.queued,
-                in_flight: since_status,
+                in_flight: since_status.max(unseen),
                 speed: f64::from(status.speed) / 1000.0,
                 rtt: rtt.unwrap_or(Duration::from_millis(1)),
                 has_toolchain: status.toolchains.contains(&toolchain),

@@ -3,7 +3,10 @@
 use std::collections::{BTreeMap, HashMap};
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
+use std::time::Instant;
+
+use libp2p::PeerId;
 
 use meshcc_wire::control::StatsReport;
 use meshcc_wire::ids::{BlobHash, ToolchainId};
@@ -80,6 +83,8 @@ pub struct Shared {
     inputs: Mutex<HashMap<BlobHash, (PathBuf, u32)>>,
     /// Toolchains held (packaged here or materialised for jobs), for gossip.
     toolchains: Mutex<Vec<ToolchainId>>,
+    /// Our clients' jobs assigned to each peer and not finished, with when each was assigned.
+    assigned: Mutex<HashMap<PeerId, Vec<Instant>>>,
 }
 
 impl Shared {
@@ -102,7 +107,36 @@ impl Shared {
             served_queued: AtomicU32::new(0),
             inputs: Mutex::new(HashMap::new()),
             toolchains: Mutex::new(Vec::new()),
+            assigned: Mutex::new(HashMap::new()),
         }
+    }
+
+    /// Counts a job of ours as assigned to `peer` for as long as the guard lives: from the
+    /// moment the worker is chosen, not from when the inputs are ready to send, so that a burst
+    /// of plans from one `make -j` sees the jobs the earlier plans of the burst placed.
+    pub fn assign(self: &Arc<Self>, peer: PeerId) -> Assignment {
+        let at = Instant::now();
+        self.assigned
+            .lock()
+            .unwrap()
+            .entry(peer)
+            .or_default()
+            .push(at);
+        Assignment {
+            shared: self.clone(),
+            peer,
+            at,
+        }
+    }
+
+    /// Our jobs assigned to `peer` now: in all, and how many of them after `since`.
+    pub fn assigned(&self, peer: &PeerId, since: Instant) -> (u32, u32) {
+        let assigned = self.assigned.lock().unwrap();
+        let Some(list) = assigned.get(peer) else {
+            return (0, 0);
+        };
+        let recent = list.iter().filter(|at| **at > since).count();
+        (list.len() as u32, recent as u32)
     }
 
     /// Makes `files` fetchable by workers until [`Shared::withdraw`].
@@ -155,17 +189,46 @@ impl Shared {
     }
 }
 
+/// One job of ours assigned to a peer, counted by [`Shared::assigned`] while it lives.
+#[derive(Debug)]
+pub struct Assignment {
+    shared: Arc<Shared>,
+    peer: PeerId,
+    at: Instant,
+}
+
+impl Assignment {
+    /// The peer the job is assigned to.
+    pub fn peer(&self) -> PeerId {
+        self.peer
+    }
+}
+
+impl Drop for Assignment {
+    fn drop(&mut self) {
+        let mut assigned = self.shared.assigned.lock().unwrap();
+        if let Some(list) = assigned.get_mut(&self.peer) {
+            if let Some(i) = list.iter().position(|at| *at == self.at) {
+                list.swap_remove(i);
+            }
+            if list.is_empty() {
+                assigned.remove(&self.peer);
+            }
+        }
+    }
+}
+
 /// One job counted in one of [`Shared`]'s counters for as long as this lives: a local
 /// compile's lease on a slot, or a peer's job queued or running here.
 #[derive(Debug)]
 pub struct Counted {
-    shared: std::sync::Arc<Shared>,
+    shared: Arc<Shared>,
     counter: fn(&Shared) -> &AtomicU32,
 }
 
 impl Counted {
     /// Counts one more job in `counter` of `shared`.
-    pub fn new(shared: &std::sync::Arc<Shared>, counter: fn(&Shared) -> &AtomicU32) -> Self {
+    pub fn new(shared: &Arc<Shared>, counter: fn(&Shared) -> &AtomicU32) -> Self {
         counter(shared).fetch_add(1, Ordering::Relaxed);
         Self {
             shared: shared.clone(),
@@ -174,7 +237,7 @@ impl Counted {
     }
 
     /// A local compile's lease on a slot.
-    pub fn local_lease(shared: &std::sync::Arc<Shared>) -> Self {
+    pub fn local_lease(shared: &Arc<Shared>) -> Self {
         Self::new(shared, |s| &s.local_running)
     }
 }
