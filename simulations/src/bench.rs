@@ -6,7 +6,10 @@
 //! round the systems (local, meshcc, icecc, distcc, local, …) so that the machine's own noise
 //! (it is shared) falls on all of them alike. Then one translation unit is compiled 20 times
 //! forced remote through each system (the per-job overhead), and the cold start is measured:
-//! the time until the first remote job is done when no worker holds the toolchain yet.
+//! the time until the first remote job is done when no worker holds the toolchain yet. With
+//! `cut`, each distributed system builds once more while a worker (not host 0, and not the last
+//! host, where icecc's scheduler runs) is cut off the wire 30 % into the build and put back 30 s
+//! later: the cost of losing a worker mid-build.
 //!
 //! Modules: [`workload`] (what is built), [`systems`] (how each system is run in the lab and
 //! where its jobs ran), [`build`] (one measured build), [`shim`] (per-job timing),
@@ -24,17 +27,25 @@ pub mod systems;
 pub mod workload;
 
 use std::path::PathBuf;
+use std::time::Duration;
 
 pub use error::BenchError;
 
 use crate::lab::{Lab, LabConfig};
-use build::{BuildRun, Builder};
-use report::Single;
+use build::{BuildRun, Builder, Cut};
+use report::{CutRun, Single};
 use systems::{Distcc, Icecc, Meshcc, SystemKind};
 use workload::Workload;
 
 /// The run number of warm-up builds (their job logs are kept apart from the timed runs').
 const WARM_UP: usize = 999;
+/// The run number of the build with a host cut off.
+const CUT_RUN: usize = 998;
+/// How far into a system's median build the worker is cut off.
+const CUT_AT: f64 = 0.3;
+/// How long the cut host stays off: longer than any build here, so a system that waits for
+/// it shows the wait in full.
+const CUT_FOR: Duration = Duration::from_secs(30);
 
 /// A link profile: how the lab's hosts are wired.
 #[derive(Debug, Clone, PartialEq)]
@@ -98,6 +109,8 @@ pub struct BenchConfig {
     pub single_runs: usize,
     /// Whether to measure the cold start.
     pub cold: bool,
+    /// Whether to measure a build with a worker cut off the wire in the middle.
+    pub cut: bool,
     /// The `meshcc` binary.
     pub meshcc: PathBuf,
     /// `mesh-lab` itself (the per-job shim).
@@ -121,6 +134,8 @@ pub struct Results {
     pub runs: Vec<BuildRun>,
     /// Single-file and cold-start figures.
     pub single: Vec<Single>,
+    /// Builds with a host cut off mid-build.
+    pub cuts: Vec<CutRun>,
     /// What else the report should say (the agents' self-measured speeds, …).
     pub notes: Vec<String>,
     /// Profiles that could not be finished, and why: the runs before the failure are kept.
@@ -252,6 +267,7 @@ fn run_profile(
                 &meshcc,
                 &icecc,
                 &distcc,
+                None,
             )?;
             progress(&format!("      {:.1} s", run.wall));
         }
@@ -267,6 +283,7 @@ fn run_profile(
                     &meshcc,
                     &icecc,
                     &distcc,
+                    None,
                 )?;
                 let (rem, loc, fb) = run.counts();
                 progress(&format!(
@@ -274,6 +291,59 @@ fn run_profile(
                     w.name, s, r + 1, run.wall, run.jobs_flag, run.identical, run.compared
                 ));
                 results.runs.push(run);
+            }
+        }
+        if !cfg.cut {
+            continue;
+        }
+        for &s in order.iter().filter(|s| **s != SystemKind::Local) {
+            let walls: Vec<f64> = results
+                .runs
+                .iter()
+                .filter(|r| r.profile == profile.name && r.workload == w.name && r.system == s)
+                .map(|r| r.wall)
+                .collect();
+            let uncut = report::median(&walls);
+            let cut = Cut {
+                // Not host 0 (the submitter) and not the last (icecc's scheduler): a worker.
+                host: if cfg.hosts >= 3 { cfg.hosts - 2 } else { cfg.hosts - 1 },
+                at: Duration::from_secs_f64(uncut * CUT_AT),
+                heal_after: CUT_FOR,
+            };
+            progress(&format!(
+                "   {} {}: host {} cut off {:.1} s into the build",
+                w.name,
+                s,
+                cut.host,
+                cut.at.as_secs_f64()
+            ));
+            let run = one_build(
+                &b,
+                w,
+                s,
+                CUT_RUN,
+                local_jobs,
+                remote_jobs,
+                &meshcc,
+                &icecc,
+                &distcc,
+                Some(cut),
+            )?;
+            progress(&format!(
+                "      {:.1} s against {uncut:.1} s uncut; {}/{} objects identical",
+                run.wall, run.identical, run.compared
+            ));
+            results.cuts.push(CutRun { run, uncut, cut });
+            // Every system gets its hosts back before the next measurement: meshcc's agents
+            // find each other again; iceccd may keep a dead scheduler connection for minutes,
+            // so it is restarted.
+            match s {
+                SystemKind::Meshcc => meshcc.as_mut().expect("started").wait_peers(&lab)?,
+                SystemKind::Icecc => icecc
+                    .as_mut()
+                    .expect("started")
+                    .restart_daemon(&lab, cut.host, slots, false)?,
+                _ => {}
             }
         }
     }
@@ -298,6 +368,7 @@ fn run_profile(
     if let Some(m) = meshcc {
         drop(m);
         lab.stop_agents(None)?;
+        results.notes.push(keep_agent_logs(&lab, &cfg.work.join("logs").join(profile.name)));
     }
     if let Some(i) = icecc {
         i.stop();
@@ -307,6 +378,26 @@ fn run_profile(
     }
     lab.down()?;
     Ok(())
+}
+
+/// Copies every host's agent log out of the lab (which goes away with its directories) into
+/// `dir`; says where, or why not.
+fn keep_agent_logs(lab: &Lab, dir: &std::path::Path) -> String {
+    let copy = || -> std::io::Result<()> {
+        std::fs::create_dir_all(dir)?;
+        for i in 0..lab.hosts() {
+            let Ok(host) = lab.host_dir(i) else { continue };
+            let log = host.join("agent.log");
+            if log.exists() {
+                std::fs::copy(&log, dir.join(format!("host{i}-agent.log")))?;
+            }
+        }
+        Ok(())
+    };
+    match copy() {
+        Ok(()) => format!("meshcc agent logs kept in {}", dir.display()),
+        Err(e) => format!("meshcc agent logs not kept in {}: {e}", dir.display()),
+    }
 }
 
 #[allow(clippy::too_many_arguments)]
@@ -320,6 +411,7 @@ fn one_build(
     meshcc: &Option<Meshcc>,
     icecc: &Option<Icecc>,
     distcc: &Option<Distcc>,
+    cut: Option<Cut>,
 ) -> Result<BuildRun, BenchError> {
     match system {
         SystemKind::Local => {
@@ -327,21 +419,31 @@ fn one_build(
                 jobs: local_jobs,
                 ..Default::default()
             };
-            b.build(w, system, &setup, run, &|_| {
-                systems::Placement::local(systems::JobHow::Local)
-            })
+            b.build(
+                w,
+                system,
+                &setup,
+                run,
+                &|_| systems::Placement::local(systems::JobHow::Local),
+                cut,
+            )
         }
         SystemKind::Meshcc => {
             let m = meshcc.as_ref().expect("meshcc started");
-            b.build(w, system, &m.setup(b.lab)?, run, &|j| m.classify(&j.log))
+            b.build(w, system, &m.setup(b.lab)?, run, &|j| m.classify(&j.log), cut)
         }
         SystemKind::Icecc => {
             let i = icecc.as_ref().expect("icecc started");
             let offset = i.scheduler_log_len();
             // Placements come from the scheduler log after the build: classify in two steps.
-            let mut built = b.build(w, system, &i.setup(b.lab, remote_jobs)?, run, &|_| {
-                systems::Placement::local(systems::JobHow::Local)
-            })?;
+            let mut built = b.build(
+                w,
+                system,
+                &i.setup(b.lab, remote_jobs)?,
+                run,
+                &|_| systems::Placement::local(systems::JobHow::Local),
+                cut,
+            )?;
             let placements = i.placements(offset);
             let logs = shim::read_all(
                 &b.work
@@ -356,9 +458,7 @@ fn one_build(
         }
         SystemKind::Distcc => {
             let d = distcc.as_ref().expect("distcc started");
-            b.build(w, system, &d.setup(remote_jobs), run, &|j| {
-                d.classify(&j.log)
-            })
+            b.build(w, system, &d.setup(remote_jobs), run, &|j| d.classify(&j.log), cut)
         }
     }
 }

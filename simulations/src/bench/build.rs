@@ -7,7 +7,9 @@ use std::ffi::OsString;
 use std::fs;
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
-use std::time::Instant;
+use std::sync::mpsc;
+use std::thread;
+use std::time::{Duration, Instant};
 
 use super::shim::{self, RecordedJob};
 use super::systems::{BuildSetup, JobHow, Placement, SystemKind};
@@ -65,6 +67,18 @@ impl BuildRun {
     }
 }
 
+/// A worker taken off the wire during a build, and put back later: the "host cut mid-build"
+/// measurement.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Cut {
+    /// The host cut.
+    pub host: usize,
+    /// How long after the build started.
+    pub at: Duration,
+    /// How long the host stays cut (or until the build ends, if sooner).
+    pub heal_after: Duration,
+}
+
 /// Where builds happen and what they are compared with.
 pub struct Builder<'a> {
     /// The lab.
@@ -88,7 +102,8 @@ impl Builder<'_> {
         self.work.join(workload.name).join("reference")
     }
 
-    /// Builds `workload` once through `system` as `setup` says, from a clean tree.
+    /// Builds `workload` once through `system` as `setup` says, from a clean tree; with `cut`,
+    /// a host is cut off the wire during the build and healed afterwards.
     pub fn build(
         &self,
         workload: &Workload,
@@ -96,6 +111,7 @@ impl Builder<'_> {
         setup: &BuildSetup,
         run: usize,
         classify: &dyn Fn(&RecordedJob) -> Placement,
+        cut: Option<Cut>,
     ) -> Result<BuildRun, BenchError> {
         let lab = self.lab;
         let dir = self.build_dir(workload);
@@ -161,9 +177,16 @@ impl Builder<'_> {
         let started_ns = std::time::SystemTime::now()
             .duration_since(std::time::UNIX_EPOCH)
             .map_or(0, |d| d.as_nanos());
-        let status = cmd
-            .status()
-            .map_err(|e| BenchError::io("run make in", &dir, e))?;
+        let status = thread::scope(|scope| {
+            let (done, finished) = mpsc::channel::<()>();
+            if let Some(cut) = cut {
+                scope.spawn(move || cut_during(lab.name(), cut, &finished));
+            }
+            let status = cmd.status();
+            drop(done);
+            status
+        })
+        .map_err(|e| BenchError::io("run make in", &dir, e))?;
         let wall = started.elapsed().as_secs_f64();
         let cpu_after = (0..hosts)
             .map(|i| lab.cpu_used(i))
@@ -297,6 +320,32 @@ impl Builder<'_> {
             });
         }
         Ok((secs, fs::read_to_string(log).unwrap_or_default()))
+    }
+}
+
+/// Cuts `cut.host` at `cut.at` and heals it `cut.heal_after` later, unless the build (the
+/// sender of `finished`) ends first; the host is healed in every case.
+fn cut_during(lab: &str, cut: Cut, finished: &mpsc::Receiver<()>) {
+    let build_ended = |wait: Duration| {
+        !matches!(
+            finished.recv_timeout(wait),
+            Err(mpsc::RecvTimeoutError::Timeout)
+        )
+    };
+    if build_ended(cut.at) {
+        return;
+    }
+    // A second handle on the same lab: the builder holds the first one shared.
+    let mut handle = match Lab::open(lab) {
+        Ok(h) => h,
+        Err(e) => return eprintln!("mesh-lab bench: cannot cut host {}: {e}", cut.host),
+    };
+    if let Err(e) = handle.cut(cut.host) {
+        return eprintln!("mesh-lab bench: cannot cut host {}: {e}", cut.host);
+    }
+    build_ended(cut.heal_after);
+    if let Err(e) = handle.heal(cut.host) {
+        eprintln!("mesh-lab bench: cannot heal host {}: {e}", cut.host);
     }
 }
 

@@ -5,7 +5,7 @@ use std::fmt::Write as _;
 use std::fs;
 use std::path::Path;
 
-use super::build::BuildRun;
+use super::build::{BuildRun, Cut};
 use super::systems::SystemKind;
 use super::BenchError;
 
@@ -50,6 +50,51 @@ pub struct Summary {
     pub identical: usize,
     /// Objects compared.
     pub compared: usize,
+}
+
+/// A build with a worker cut off mid-build, beside the same system's uncut median.
+#[derive(Debug, Clone, PartialEq)]
+pub struct CutRun {
+    /// The build.
+    pub run: BuildRun,
+    /// The median wall time of the same system's timed (uncut) runs, s.
+    pub uncut: f64,
+    /// What was cut, when.
+    pub cut: Cut,
+}
+
+impl CutRun {
+    /// Seconds the cut cost the build.
+    pub fn cost(&self) -> f64 {
+        self.run.wall - self.uncut
+    }
+}
+
+/// The host-cut builds as a text table.
+pub fn cut_table(rows: &[CutRun]) -> String {
+    let mut out = String::new();
+    let _ = writeln!(
+        out,
+        "{:<7} {:<8} {:<7} {:>8} {:>8} {:>8} {:>8} {:>12} {:>9}",
+        "profile", "workload", "system", "cut at s", "uncut s", "cut s", "cost s", "rem/loc/fall", "identical"
+    );
+    for c in rows {
+        let (rem, loc, fb) = c.run.counts();
+        let _ = writeln!(
+            out,
+            "{:<7} {:<8} {:<7} {:>8.1} {:>8.1} {:>8.1} {:>+8.1} {:>12} {:>9}",
+            c.run.profile,
+            c.run.workload,
+            c.run.system.name(),
+            c.cut.at.as_secs_f64(),
+            c.uncut,
+            c.run.wall,
+            c.cost(),
+            format!("{rem}/{loc}/{fb}"),
+            format!("{}/{}", c.run.identical, c.run.compared)
+        );
+    }
+    out
 }
 
 /// Single-file figures for one system: one translation unit, forced remote, warm.
@@ -269,7 +314,7 @@ pub fn single_table(rows: &[Single]) -> String {
 }
 
 /// The targets, each with what this run measured (goals, not assertions).
-pub fn targets(rows: &[Summary], single: &[Single], hosts: usize) -> String {
+pub fn targets(rows: &[Summary], single: &[Single], cuts: &[CutRun], hosts: usize) -> String {
     let mut out = String::new();
     let find = |p: &str, s: SystemKind| -> Vec<&Summary> {
         rows.iter()
@@ -349,10 +394,26 @@ pub fn targets(rows: &[Summary], single: &[Single], hosts: usize) -> String {
             );
         }
     }
-    let _ = writeln!(
-        out,
-        "  - a host cut off mid-build costs <= 2 s: not measured by this benchmark yet"
-    );
+    for m in cuts.iter().filter(|c| c.run.system == SystemKind::Meshcc) {
+        let others: Vec<String> = cuts
+            .iter()
+            .filter(|c| c.run.profile == m.run.profile && c.run.workload == m.run.workload)
+            .filter(|c| c.run.system != SystemKind::Meshcc)
+            .map(|c| format!("{} {:+.1} s", c.run.system, c.cost()))
+            .collect();
+        let _ = writeln!(
+            out,
+            "  - {}, {}: a host cut off mid-build costs <= 2 s: meshcc {:+.1} s [{}]; {}",
+            m.run.profile,
+            m.run.workload,
+            m.cost(),
+            others.join(", "),
+            verdict(m.cost() <= 2.0)
+        );
+    }
+    if cuts.is_empty() {
+        let _ = writeln!(out, "  - a host cut off mid-build costs <= 2 s: not measured (--no-cut)");
+    }
     out
 }
 
@@ -364,13 +425,14 @@ fn verdict(met: bool) -> &'static str {
     }
 }
 
-/// Writes `runs.csv` (one line per build), `summary.csv`, `single.csv` and `jobs.csv` (every
-/// job of every build: the Gantt chart's data) into `dir`.
+/// Writes `runs.csv` (one line per build), `summary.csv`, `single.csv`, `cuts.csv` and
+/// `jobs.csv` (every job of every timed build: the Gantt chart's data) into `dir`.
 pub fn write_csv(
     dir: &Path,
     runs: &[BuildRun],
     rows: &[Summary],
     single: &[Single],
+    cuts: &[CutRun],
 ) -> Result<(), BenchError> {
     let mut s = String::from("profile,workload,system,run,jobs_flag,wall_s,cpu_s_total,cpu_s_host0,wire_bytes,remote,local,fallback,identical,compared\n");
     for r in runs {
@@ -425,6 +487,26 @@ pub fn write_csv(
         );
     }
     write(&dir.join("single.csv"), &s)?;
+
+    let mut s = String::from("profile,workload,system,cut_host,cut_at_s,uncut_s,wall_s,cost_s,remote,local,fallback,identical,compared\n");
+    for c in cuts {
+        let (a, b, f) = c.run.counts();
+        let _ = writeln!(
+            s,
+            "{},{},{},{},{:.3},{:.3},{:.3},{:.3},{a},{b},{f},{},{}",
+            c.run.profile,
+            c.run.workload,
+            c.run.system,
+            c.cut.host,
+            c.cut.at.as_secs_f64(),
+            c.uncut,
+            c.run.wall,
+            c.cost(),
+            c.run.identical,
+            c.run.compared
+        );
+    }
+    write(&dir.join("cuts.csv"), &s)?;
 
     let mut s = String::from("profile,workload,system,run,output,how,host,start_s,end_s\n");
     for r in runs {
@@ -503,8 +585,36 @@ mod tests {
         let text = table(&rows);
         assert!(text.contains("meshcc"), "{text}");
         assert!(text.contains("3.82x"), "{text}");
-        let t = targets(&rows, &[], 4);
+        let t = targets(&rows, &[], &[], 4);
         assert!(t.contains("meshcc 95%"), "{t}");
+    }
+
+    #[test]
+    fn a_cut_costs_its_wall_time_over_the_uncut_median() {
+        let cut = Cut {
+            host: 2,
+            at: std::time::Duration::from_secs(3),
+            heal_after: std::time::Duration::from_secs(30),
+        };
+        let cuts = vec![
+            CutRun {
+                run: run(SystemKind::Meshcc, 12.5, 1.0, JobHow::Remote),
+                uncut: 11.0,
+                cut,
+            },
+            CutRun {
+                run: run(SystemKind::Icecc, 25.0, 1.0, JobHow::Remote),
+                uncut: 10.0,
+                cut,
+            },
+        ];
+        let text = cut_table(&cuts);
+        assert!(text.contains("+1.5") && text.contains("+15.0"), "{text}");
+        let t = targets(&[], &[], &cuts, 4);
+        assert!(
+            t.contains("meshcc +1.5 s [icecc +15.0 s]; met"),
+            "{t}"
+        );
     }
 
     #[test]
@@ -531,7 +641,7 @@ mod tests {
                 cold: Some((4.6, 0)),
             },
         ];
-        write_csv(dir.path(), &runs, &rows, &single).unwrap();
+        write_csv(dir.path(), &runs, &rows, &single, &[]).unwrap();
         let lines = |f: &str| {
             fs::read_to_string(dir.path().join(f))
                 .unwrap()

@@ -128,6 +128,9 @@ struct BenchArgs {
     /// Skip the cold-start measurement.
     #[arg(long)]
     no_cold: bool,
+    /// Skip the build with a worker cut off mid-build.
+    #[arg(long)]
+    no_cut: bool,
     /// A small workload, one run each: a few minutes in all.
     #[arg(long)]
     quick: bool,
@@ -326,6 +329,7 @@ fn bench(name: &str, a: BenchArgs) -> Result<()> {
         runs: a.runs.unwrap_or(if a.quick { 1 } else { 3 }),
         single_runs: a.single_runs.unwrap_or(if a.quick { 5 } else { 20 }),
         cold: !a.no_cold,
+        cut: !a.no_cut,
         meshcc: match a.meshcc {
             Some(m) => m,
             None => lab::default_meshcc()?,
@@ -352,8 +356,12 @@ fn bench(name: &str, a: BenchArgs) -> Result<()> {
     text += &report::table(&rows);
     text += "\nSingle file (one TU forced remote, warm toolchain) and cold start:\n";
     text += &report::single_table(&results.single);
+    if !results.cuts.is_empty() {
+        text += "\nA worker cut off the wire mid-build (healed 30 s later), against the uncut median:\n";
+        text += &report::cut_table(&results.cuts);
+    }
     text += "\n";
-    text += &report::targets(&rows, &results.single, cfg.hosts);
+    text += &report::targets(&rows, &results.single, &results.cuts, cfg.hosts);
     for note in &results.notes {
         text += &format!("Note: {note}\n");
     }
@@ -362,7 +370,7 @@ fn bench(name: &str, a: BenchArgs) -> Result<()> {
     }
     print!("{text}");
     std::fs::write(a.out.join("report.txt"), &text)?;
-    report::write_csv(&a.out, &results.runs, &rows, &results.single)?;
+    report::write_csv(&a.out, &results.runs, &rows, &results.single, &results.cuts)?;
     for p in &cfg.profiles {
         // The Gantt chart shows the last workload's last timed run of each system.
         let Some(last) = cfg.workloads.last() else {

@@ -98,7 +98,8 @@ impl Meshcc {
         Ok(())
     }
 
-    fn wait_peers(&mut self, lab: &Lab) -> Result<(), BenchError> {
+    /// Waits until host 0's agent sees every other host (at start, and after a cut).
+    pub fn wait_peers(&mut self, lab: &Lab) -> Result<(), BenchError> {
         let want = lab.hosts() - 1;
         let deadline = Instant::now() + Duration::from_secs(30);
         loop {
