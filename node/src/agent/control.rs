@@ -99,6 +99,7 @@ fn request_name(r: &ControlRequest) -> &'static str {
         ControlRequest::Plan(_) => "plan",
         ControlRequest::Submit(_) => "submit",
         ControlRequest::Finished(_) => "finished",
+        ControlRequest::Checked(_) => "checked",
     }
 }
 
@@ -160,6 +161,16 @@ async fn answer(
             conv.lease = None;
             ControlResponse::Ok
         }
+        ControlRequest::Checked(checked) => match checked.worker.0.parse::<PeerId>() {
+            Ok(worker) => {
+                submitter.shared.check.record(worker, checked.same);
+                ControlResponse::Ok
+            }
+            Err(_) => ControlResponse::Error(format!(
+                "{:?} is not a peer id; the result check was not recorded",
+                checked.worker.0
+            )),
+        },
     }
 }
 

@@ -169,7 +169,7 @@ impl Planner {
                 && status.protocol_version == meshcc_wire::PROTOCOL_VERSION
                 && status.arch == std::env::consts::ARCH
                 && status.os == std::env::consts::OS;
-            if !compatible || exclude.contains(&peer) {
+            if !compatible || exclude.contains(&peer) || shared.check.is_untrusted(&peer) {
                 continue;
             }
             let since_status = self.in_flight.get(&peer).map_or(0, |starts| {

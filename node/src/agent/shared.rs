@@ -80,6 +80,8 @@ pub struct Shared {
     inputs: Mutex<HashMap<BlobHash, (PathBuf, u32)>>,
     /// Toolchains held (packaged here or materialised for jobs), for gossip.
     toolchains: Mutex<Vec<ToolchainId>>,
+    /// The result check: which remote results to re-run locally, and who failed it.
+    pub check: super::verify::ResultCheck,
 }
 
 impl Shared {
@@ -102,6 +104,7 @@ impl Shared {
             served_queued: AtomicU32::new(0),
             inputs: Mutex::new(HashMap::new()),
             toolchains: Mutex::new(Vec::new()),
+            check: Default::default(),
         }
     }
 
