@@ -74,9 +74,11 @@ fn capture_remote_compile(name: &str, agent_args: &[String], work: &Path) -> Vec
     let started = Instant::now();
     while lab_stats(&lab, 0)["jobs_remote"].as_u64().unwrap_or(0) == 0 {
         assert!(
-            started.elapsed() < Duration::from_secs(90),
-            "no compile went remote in 90 s: {}",
-            lab_stats(&lab, 0)
+            started.elapsed() < Duration::from_secs(120),
+            "no compile went remote in 120 s: {}\n--- submitter's log\n{}\n--- worker's log\n{}",
+            lab_stats(&lab, 0),
+            std::fs::read_to_string(lab.host_dir(0).unwrap().join("agent.log")).unwrap_or_default(),
+            std::fs::read_to_string(lab.host_dir(1).unwrap().join("agent.log")).unwrap_or_default(),
         );
         let mut cc = lab.command_on(0, &meshcc).unwrap();
         let out = cc
