@@ -172,7 +172,9 @@ fn verify_fraction() -> Option<f64> {
     match value.trim().parse::<f64>() {
         Ok(f) if (0.0..=1.0).contains(&f) => Some(f),
         _ => {
-            warn!("MESHCC_VERIFY={value:?} is not a fraction from 0 to 1; using the agent's setting");
+            warn!(
+                "MESHCC_VERIFY={value:?} is not a fraction from 0 to 1; using the agent's setting"
+            );
             None
         }
     }

@@ -581,11 +581,7 @@ impl Mesh {
 }
 
 /// Logs a connection the allow list denied, naming the peer.
-fn refused_not_allowed(
-    peer: Option<PeerId>,
-    cause: &libp2p::swarm::ConnectionDenied,
-    addr: &str,
-) {
+fn refused_not_allowed(peer: Option<PeerId>, cause: &libp2p::swarm::ConnectionDenied, addr: &str) {
     let peer = peer.map_or_else(|| "an unknown peer".to_owned(), |p| p.to_string());
     info!(
         %peer,

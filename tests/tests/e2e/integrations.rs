@@ -16,7 +16,8 @@ const MAIN_C: &str = "#include <stdio.h>\n#include \"util.h\"\n\
     int main(void) { printf(\"%d\\n\", twice(thrice(7)) + greet()); return 0; }\n";
 const UTIL_C: &str = "#include \"util.h\"\nint twice(int x) { return 2 * x; }\n";
 const EXTRA_C: &str = "#include \"util.h\"\nint thrice(int x) { return 3 * x; }\n";
-const GREET_CC: &str = "#include <string>\nextern \"C\" int greet(void) { return std::string(\"hi\").size(); }\n";
+const GREET_CC: &str =
+    "#include <string>\nextern \"C\" int greet(void) { return std::string(\"hi\").size(); }\n";
 /// What the program prints: 2 * 3 * 7 + 2.
 const ANSWER: &str = "44\n";
 
@@ -59,23 +60,50 @@ impl Mesh {
             &tmp.join("submitter"),
             &["--slots".into(), "0".into(), "--peer".into(), worker.addr()],
         );
-        wait_for(Duration::from_secs(15), || submitter.peer_ids().len() == 1, "the submitter to see the worker");
+        wait_for(
+            Duration::from_secs(15),
+            || submitter.peer_ids().len() == 1,
+            "the submitter to see the worker",
+        );
         let path = format!(
             "{}:{}",
             bin("meshcc").parent().unwrap().display(),
             std::env::var("PATH").unwrap_or_default()
         );
-        let mesh = Mesh { worker_dir: worker.dir.clone(), _worker: worker, submitter, path };
+        let mesh = Mesh {
+            worker_dir: worker.dir.clone(),
+            _worker: worker,
+            submitter,
+            path,
+        };
         let warm = tmp.join("warm");
         write_sources(&warm);
         // make uses gcc/g++ here, CMake and ccache the full paths they resolve.
-        for (cc, src) in [("gcc", "util.c"), ("g++", "greet.cc"), ("/usr/bin/cc", "util.c"), ("/usr/bin/c++", "greet.cc"), ("/usr/bin/gcc", "util.c"), ("/usr/bin/g++", "greet.cc")] {
+        for (cc, src) in [
+            ("gcc", "util.c"),
+            ("g++", "greet.cc"),
+            ("/usr/bin/cc", "util.c"),
+            ("/usr/bin/c++", "greet.cc"),
+            ("/usr/bin/gcc", "util.c"),
+            ("/usr/bin/g++", "greet.cc"),
+        ] {
             let started = Instant::now();
             let before = mesh.remote();
             while mesh.remote() == before {
-                assert!(started.elapsed() < Duration::from_secs(90), "{cc} never compiled remotely");
-                let out = mesh.command("meshcc", &warm).args([cc, "-c", src, "-o", "warm.o"]).output().unwrap();
-                assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+                assert!(
+                    started.elapsed() < Duration::from_secs(90),
+                    "{cc} never compiled remotely"
+                );
+                let out = mesh
+                    .command("meshcc", &warm)
+                    .args([cc, "-c", src, "-o", "warm.o"])
+                    .output()
+                    .unwrap();
+                assert!(
+                    out.status.success(),
+                    "{}",
+                    String::from_utf8_lossy(&out.stderr)
+                );
                 std::thread::sleep(Duration::from_millis(200));
             }
         }
@@ -130,7 +158,14 @@ fn assert_same_objects(local: &Path, built: &Path, names: &[&str]) {
 fn local_make_build(dir: &Path) {
     write_sources(dir);
     std::fs::write(dir.join("Makefile"), MAKEFILE).unwrap();
-    ok(Command::new("make").args(["-s", "CC=gcc", "CXX=g++"]).current_dir(dir).output().unwrap(), "local make");
+    ok(
+        Command::new("make")
+            .args(["-s", "CC=gcc", "CXX=g++"])
+            .current_dir(dir)
+            .output()
+            .unwrap(),
+        "local make",
+    );
 }
 
 const OBJECTS: &[&str] = &["main.o", "util.o", "extra.o", "greet.o"];
@@ -150,7 +185,13 @@ fn make_ninja_and_cmake_builds_send_jobs_to_the_mesh() {
     write_sources(&dir);
     std::fs::write(dir.join("Makefile"), MAKEFILE).unwrap();
     let before = mesh.remote();
-    ok(mesh.command("make", &dir).args(["-s", "-j4", "CC=meshcc gcc", "CXX=meshcc g++"]).output().unwrap(), "make");
+    ok(
+        mesh.command("make", &dir)
+            .args(["-s", "-j4", "CC=meshcc gcc", "CXX=meshcc g++"])
+            .output()
+            .unwrap(),
+        "make",
+    );
     let make_remote = mesh.remote() - before;
     assert_runs(&dir);
     assert_same_objects(&local, &dir, OBJECTS);
@@ -170,7 +211,10 @@ fn make_ninja_and_cmake_builds_send_jobs_to_the_mesh() {
     )
     .unwrap();
     let before = mesh.remote();
-    ok(mesh.command("ninja", &dir).args(["-j4"]).output().unwrap(), "ninja");
+    ok(
+        mesh.command("ninja", &dir).args(["-j4"]).output().unwrap(),
+        "ninja",
+    );
     let ninja_remote = mesh.remote() - before;
     assert_runs(&dir);
     assert_same_objects(&local, &dir, OBJECTS);
@@ -178,9 +222,16 @@ fn make_ninja_and_cmake_builds_send_jobs_to_the_mesh() {
     // rebuilds the three C objects that include it.
     std::thread::sleep(Duration::from_millis(20));
     std::fs::write(dir.join("util.h"), UTIL_H).unwrap();
-    let out = ok(mesh.command("ninja", &dir).args(["-n"]).output().unwrap(), "ninja -n");
+    let out = ok(
+        mesh.command("ninja", &dir).args(["-n"]).output().unwrap(),
+        "ninja -n",
+    );
     let plan = String::from_utf8_lossy(&out.stdout);
-    assert_eq!(plan.matches(" -c ").count(), 3, "after editing util.h ninja plans:\n{plan}");
+    assert_eq!(
+        plan.matches(" -c ").count(),
+        3,
+        "after editing util.h ninja plans:\n{plan}"
+    );
 
     // CMake + Ninja, meshcc as the compiler launcher (argv: meshcc /usr/bin/cc …).
     let src = tmp.path().join("cmake");
@@ -194,28 +245,61 @@ fn make_ninja_and_cmake_builds_send_jobs_to_the_mesh() {
     let build = src.join("build");
     ok(
         mesh.command("cmake", &src)
-            .args(["-G", "Ninja", "-S", ".", "-B", "build", "-DCMAKE_BUILD_TYPE=Release"])
-            .args(["-DCMAKE_C_COMPILER_LAUNCHER=meshcc", "-DCMAKE_CXX_COMPILER_LAUNCHER=meshcc"])
+            .args([
+                "-G",
+                "Ninja",
+                "-S",
+                ".",
+                "-B",
+                "build",
+                "-DCMAKE_BUILD_TYPE=Release",
+            ])
+            .args([
+                "-DCMAKE_C_COMPILER_LAUNCHER=meshcc",
+                "-DCMAKE_CXX_COMPILER_LAUNCHER=meshcc",
+            ])
             .output()
             .unwrap(),
         "cmake configure",
     );
     let before = mesh.remote();
-    let out = ok(mesh.command("cmake", &src).args(["--build", "build", "-j4", "-v"]).output().unwrap(), "cmake build");
+    let out = ok(
+        mesh.command("cmake", &src)
+            .args(["--build", "build", "-j4", "-v"])
+            .output()
+            .unwrap(),
+        "cmake build",
+    );
     let cmake_remote = mesh.remote() - before;
     let log = String::from_utf8_lossy(&out.stdout);
-    assert!(log.contains("meshcc /usr/bin/cc"), "CMake did not use the launcher:\n{log}");
+    assert!(
+        log.contains("meshcc /usr/bin/cc"),
+        "CMake did not use the launcher:\n{log}"
+    );
     assert_runs(&build);
 
-    eprintln!("remote compiles: make {make_remote}/4, ninja {ninja_remote}/4, cmake {cmake_remote}/4");
+    eprintln!(
+        "remote compiles: make {make_remote}/4, ninja {ninja_remote}/4, cmake {cmake_remote}/4"
+    );
     assert!(make_remote >= 2 && ninja_remote >= 2 && cmake_remote >= 2,
         "too few remote compiles: make {make_remote}, ninja {ninja_remote}, cmake {cmake_remote} of 4; worker dir {}",
         mesh.worker_dir.display());
 }
 
 /// `ccache --print-stats` as a map.
-fn ccache_stats(mesh: &Mesh, dir: &Path, ccache_dir: &Path) -> std::collections::HashMap<String, u64> {
-    let out = ok(mesh.command("ccache", dir).env("CCACHE_DIR", ccache_dir).arg("--print-stats").output().unwrap(), "ccache --print-stats");
+fn ccache_stats(
+    mesh: &Mesh,
+    dir: &Path,
+    ccache_dir: &Path,
+) -> std::collections::HashMap<String, u64> {
+    let out = ok(
+        mesh.command("ccache", dir)
+            .env("CCACHE_DIR", ccache_dir)
+            .arg("--print-stats")
+            .output()
+            .unwrap(),
+        "ccache --print-stats",
+    );
     String::from_utf8_lossy(&out.stdout)
         .lines()
         .filter_map(|l| {
@@ -226,7 +310,8 @@ fn ccache_stats(mesh: &Mesh, dir: &Path, ccache_dir: &Path) -> std::collections:
 }
 
 fn hits(s: &std::collections::HashMap<String, u64>) -> u64 {
-    s.get("direct_cache_hit").copied().unwrap_or(0) + s.get("preprocessed_cache_hit").copied().unwrap_or(0)
+    s.get("direct_cache_hit").copied().unwrap_or(0)
+        + s.get("preprocessed_cache_hit").copied().unwrap_or(0)
 }
 
 /// The make project with ccache in front of gcc and meshcc as its prefix, from clean.
@@ -257,26 +342,46 @@ fn ccache_in_front_hits_on_the_second_build_and_never_caches_meshcc_words() {
     std::fs::write(dir.join("Makefile"), MAKEFILE).unwrap();
     let cache = tmp.path().join("cache");
     let before = mesh.remote();
-    ok(ccache_build(&mesh, &dir, &cache).output().unwrap(), "first ccache build");
+    ok(
+        ccache_build(&mesh, &dir, &cache).output().unwrap(),
+        "first ccache build",
+    );
     let first_remote = mesh.remote() - before;
     assert_runs(&dir);
     assert_same_objects(&local, &dir, OBJECTS);
     let first = ccache_stats(&mesh, &dir, &cache);
-    ok(ccache_build(&mesh, &dir, &cache).output().unwrap(), "second ccache build");
+    ok(
+        ccache_build(&mesh, &dir, &cache).output().unwrap(),
+        "second ccache build",
+    );
     let second = ccache_stats(&mesh, &dir, &cache);
     assert_runs(&dir);
     assert_same_objects(&local, &dir, OBJECTS);
-    eprintln!("ccache: first build {first_remote} remote compiles, {} hits; second build {} hits",
-        hits(&first), hits(&second) - hits(&first));
-    assert!(first_remote >= 3, "only {first_remote} of 4 compiles went remote behind ccache");
+    eprintln!(
+        "ccache: first build {first_remote} remote compiles, {} hits; second build {} hits",
+        hits(&first),
+        hits(&second) - hits(&first)
+    );
+    assert!(
+        first_remote >= 3,
+        "only {first_remote} of 4 compiles went remote behind ccache"
+    );
     assert_eq!(hits(&first), 0);
     assert_eq!(hits(&second) - hits(&first), 4, "second build: {second:?}");
-    assert_eq!(mesh.remote() - before, first_remote, "a cache hit went to the mesh");
+    assert_eq!(
+        mesh.remote() - before,
+        first_remote,
+        "a cache hit went to the mesh"
+    );
 
     // A worker whose assembler fails, printing its own words: every remote compile fails and
     // is compiled again locally. What ccache caches is the local compiler's warning only.
     let fresh = tmp.path().join("cache2");
-    std::fs::write(dir.join("util.c"), format!("{UTIL_C}int unused_result(void) {{ int spare; return 0; }}\n")).unwrap();
+    std::fs::write(
+        dir.join("util.c"),
+        format!("{UTIL_C}int unused_result(void) {{ int spare; return 0; }}\n"),
+    )
+    .unwrap();
     std::fs::write(dir.join("Makefile"), MAKEFILE.replace("-O2", "-O2 -Wall")).unwrap();
     tamper_with_assembler(
         &mesh.worker_dir,
@@ -285,20 +390,34 @@ fn ccache_in_front_hits_on_the_second_build_and_never_caches_meshcc_words() {
     );
     let before = mesh.remote();
     let wrapper_log = tmp.path().join("wrapper.log");
-    let failing = ccache_build(&mesh, &dir, &fresh).env("MESHCC_LOG", &wrapper_log).output().unwrap();
+    let failing = ccache_build(&mesh, &dir, &fresh)
+        .env("MESHCC_LOG", &wrapper_log)
+        .output()
+        .unwrap();
     let failing = ok(failing, "ccache build with failing remote compiles");
     let failed_remote = mesh.remote() - before;
-    let replayed = ok(ccache_build(&mesh, &dir, &fresh).output().unwrap(), "ccache build from the cache");
+    let replayed = ok(
+        ccache_build(&mesh, &dir, &fresh).output().unwrap(),
+        "ccache build from the cache",
+    );
     assert_runs(&dir);
     assert_eq!(hits(&ccache_stats(&mesh, &dir, &fresh)), 4);
     assert!(failed_remote >= 1, "no remote compile was tried");
     let log = std::fs::read_to_string(&wrapper_log).unwrap();
-    assert!(log.contains("the remote compile failed"), "no remote compile failed:\n{log}");
+    assert!(
+        log.contains("the remote compile failed"),
+        "no remote compile failed:\n{log}"
+    );
     for (what, out) in [("first", &failing), ("cached", &replayed)] {
         let stderr = String::from_utf8_lossy(&out.stderr);
         eprintln!("{what} build's stderr:\n{stderr}");
-        assert!(stderr.contains("unused variable"), "{what} build lacks the compiler's warning");
-        assert!(!stderr.to_lowercase().contains("meshcc") && !stderr.contains("hostile"),
-            "{what} build's stderr has words that are not the compiler's:\n{stderr}");
+        assert!(
+            stderr.contains("unused variable"),
+            "{what} build lacks the compiler's warning"
+        );
+        assert!(
+            !stderr.to_lowercase().contains("meshcc") && !stderr.contains("hostile"),
+            "{what} build's stderr has words that are not the compiler's:\n{stderr}"
+        );
     }
 }

@@ -31,7 +31,14 @@ fn contains(haystack: &[u8], needle: &str) -> bool {
 /// `meshcc stats --json` of host `i`'s agent.
 fn lab_stats(lab: &Lab, i: usize) -> serde_json::Value {
     let out = lab
-        .output_on(i, &[bin("meshcc").as_os_str(), "stats".as_ref(), "--json".as_ref()])
+        .output_on(
+            i,
+            &[
+                bin("meshcc").as_os_str(),
+                "stats".as_ref(),
+                "--json".as_ref(),
+            ],
+        )
         .unwrap();
     serde_json::from_slice(&out.stdout).unwrap_or(serde_json::Value::Null)
 }
@@ -64,12 +71,20 @@ fn capture_remote_compile(name: &str, agent_args: &[String], work: &Path) -> Vec
         .stderr(std::process::Stdio::null())
         .spawn()
         .unwrap();
-    wait_for(Duration::from_secs(10), || pcap.exists(), "tcpdump to start");
+    wait_for(
+        Duration::from_secs(10),
+        || pcap.exists(),
+        "tcpdump to start",
+    );
     std::thread::sleep(Duration::from_millis(500));
 
     start(&mut lab, 1, &["--slots".into(), "2".into()]);
     let worker = format!("/ip4/{}/tcp/{AGENT_PORT}", lab.ip(1).unwrap());
-    start(&mut lab, 0, &["--slots".into(), "0".into(), "--peer".into(), worker]);
+    start(
+        &mut lab,
+        0,
+        &["--slots".into(), "0".into(), "--peer".into(), worker],
+    );
     // The first compiles run locally while host 0 packages gcc.
     let started = Instant::now();
     while lab_stats(&lab, 0)["jobs_remote"].as_u64().unwrap_or(0) == 0 {
@@ -86,7 +101,11 @@ fn capture_remote_compile(name: &str, agent_args: &[String], work: &Path) -> Vec
             .current_dir(work)
             .output()
             .unwrap();
-        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
         std::thread::sleep(Duration::from_millis(500));
     }
     assert!(
@@ -132,15 +151,25 @@ fn mesh_key_leaves_nothing_readable_on_the_wire() {
     );
     // A toolchain went across in each: megabytes, so the capture saw the job's traffic.
     for (what, capture) in [("keyed", &keyed), ("open", &open)] {
-        assert!(capture.len() > 1 << 20, "{what} capture is only {} bytes", capture.len());
-        assert!(!contains(capture, SECRET), "{what} capture shows the source's string");
+        assert!(
+            capture.len() > 1 << 20,
+            "{what} capture is only {} bytes",
+            capture.len()
+        );
+        assert!(
+            !contains(capture, SECRET),
+            "{what} capture shows the source's string"
+        );
     }
     for name in PROTOCOL_NAMES {
         assert!(!contains(&keyed, name), "keyed capture shows {name:?}");
     }
     // The control case: the same capture without a key reads the negotiation before Noise.
     for name in ["/multistream/1.0.0", "/noise"] {
-        assert!(contains(&open, name), "open capture lacks {name:?}: the capture is blind");
+        assert!(
+            contains(&open, name),
+            "open capture lacks {name:?}: the capture is blind"
+        );
     }
 }
 
@@ -159,36 +188,81 @@ fn allow_list_keeps_a_third_agent_out_of_jobs_both_ways() {
         return;
     }
     let tmp = tempfile::tempdir().unwrap();
-    let (dir_a, dir_b, dir_c) = (tmp.path().join("a"), tmp.path().join("b"), tmp.path().join("c"));
+    let (dir_a, dir_b, dir_c) = (
+        tmp.path().join("a"),
+        tmp.path().join("b"),
+        tmp.path().join("c"),
+    );
     let ids = peer_ids(&[&dir_a, &dir_b, &dir_c]);
     let (id_a, id_b, id_c) = (&ids[0], &ids[1], &ids[2]);
     use std::os::unix::fs::PermissionsExt;
-    let mode = std::fs::metadata(dir_a.join("identity.key")).unwrap().permissions().mode();
-    assert_eq!(mode & 0o777, 0o600, "the identity key is readable by others");
+    let mode = std::fs::metadata(dir_a.join("identity.key"))
+        .unwrap()
+        .permissions()
+        .mode();
+    assert_eq!(
+        mode & 0o777,
+        0o600,
+        "the identity key is readable by others"
+    );
 
     // a submits only (no slots), b works; each allows only the other. c, on neither list,
     // tries to join both and would both serve and submit.
-    let a = Agent::start(&dir_a, &["--slots".into(), "0".into(), "--allow-peer".into(), id_b.clone()]);
+    let a = Agent::start(
+        &dir_a,
+        &[
+            "--slots".into(),
+            "0".into(),
+            "--allow-peer".into(),
+            id_b.clone(),
+        ],
+    );
     let b = Agent::start(
         &dir_b,
-        &["--slots".into(), "2".into(), "--allow-peer".into(), id_a.clone(), "--peer".into(), a.addr()],
+        &[
+            "--slots".into(),
+            "2".into(),
+            "--allow-peer".into(),
+            id_a.clone(),
+            "--peer".into(),
+            a.addr(),
+        ],
     );
     let c = Agent::start(
         &dir_c,
-        &["--slots".into(), "2".into(), "--peer".into(), a.addr(), "--peer".into(), b.addr()],
+        &[
+            "--slots".into(),
+            "2".into(),
+            "--peer".into(),
+            a.addr(),
+            "--peer".into(),
+            b.addr(),
+        ],
     );
-    wait_for(Duration::from_secs(15), || a.peer_ids() == vec![id_b.clone()], "a to see b");
     wait_for(
         Duration::from_secs(15),
-        || a.log().contains(&format!("refused a connection with {id_c}"))
-            && b.log().contains(&format!("refused a connection with {id_c}")),
+        || a.peer_ids() == vec![id_b.clone()],
+        "a to see b",
+    );
+    wait_for(
+        Duration::from_secs(15),
+        || {
+            a.log()
+                .contains(&format!("refused a connection with {id_c}"))
+                && b.log()
+                    .contains(&format!("refused a connection with {id_c}"))
+        },
         "a and b to log refusing c",
     );
     // Several of c's redials later, still nobody lets it in.
     std::thread::sleep(Duration::from_secs(3));
     assert_eq!(a.peer_ids(), vec![id_b.clone()]);
     assert_eq!(b.peer_ids(), vec![id_a.clone()]);
-    assert!(c.peer_ids().is_empty(), "c is in a table: {:?}", c.peer_ids());
+    assert!(
+        c.peer_ids().is_empty(),
+        "c is in a table: {:?}",
+        c.peer_ids()
+    );
 
     let work = tmp.path().join("src");
     std::fs::create_dir(&work).unwrap();
@@ -200,12 +274,19 @@ fn allow_list_keeps_a_third_agent_out_of_jobs_both_ways() {
             .env("MESHCC_SOCKET", agent.socket())
             .output()
             .unwrap();
-        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
     };
     // a's jobs go to b only (the first ones stay local while a packages gcc).
     let started = Instant::now();
     while stats(&a)["jobs_remote"].as_u64() < Some(3) {
-        assert!(started.elapsed() < Duration::from_secs(90), "a's jobs never went to b");
+        assert!(
+            started.elapsed() < Duration::from_secs(90),
+            "a's jobs never went to b"
+        );
         compile(&a);
     }
     // c packages gcc and then has no worker but itself.
@@ -215,7 +296,10 @@ fn allow_list_keeps_a_third_agent_out_of_jobs_both_ways() {
     }
     let (sa, sb, sc) = (stats(&a), stats(&b), stats(&c));
     eprintln!("a: {sa}\nb: {sb}\nc: {sc}");
-    assert_eq!(sb["jobs_served"], sa["jobs_remote"], "b served exactly a's remote jobs");
+    assert_eq!(
+        sb["jobs_served"], sa["jobs_remote"],
+        "b served exactly a's remote jobs"
+    );
     assert_eq!(sc["jobs_served"].as_u64(), Some(0), "c served a job");
     assert_eq!(sc["jobs_remote"].as_u64(), Some(0), "c had a job served");
     assert!(sc["jobs_local"].as_u64() >= Some(6));

@@ -24,7 +24,11 @@ fn mesh_gcc(dir: &Path, agent: &Agent, src: &str, obj: &str, env: &[(&str, &str)
         .envs(env.iter().copied())
         .output()
         .unwrap();
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
 }
 
 /// The object plain gcc makes of `src`.
@@ -42,12 +46,18 @@ fn local_object(dir: &Path, src: &str) -> Vec<u8> {
 
 /// The assembler gcc runs, as the real file behind any links.
 fn assembler() -> PathBuf {
-    let out = Command::new("gcc").arg("-print-prog-name=as").output().unwrap();
+    let out = Command::new("gcc")
+        .arg("-print-prog-name=as")
+        .output()
+        .unwrap();
     let name = String::from_utf8(out.stdout).unwrap().trim().to_owned();
     let path = if name.starts_with('/') {
         PathBuf::from(name)
     } else {
-        let which = Command::new("sh").args(["-c", &format!("command -v {name}")]).output().unwrap();
+        let which = Command::new("sh")
+            .args(["-c", &format!("command -v {name}")])
+            .output()
+            .unwrap();
         PathBuf::from(String::from_utf8(which.stdout).unwrap().trim())
     };
     std::fs::canonicalize(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
@@ -64,7 +74,11 @@ pub(crate) fn tamper_with_assembler(worker_dir: &Path, scratch: &Path, what_to_d
         .map(|e| e.path().join(real.strip_prefix("/").unwrap()))
         .filter(|p| p.is_file())
         .collect();
-    assert!(!trees.is_empty(), "the worker holds no toolchain with {}", real.display());
+    assert!(
+        !trees.is_empty(),
+        "the worker holds no toolchain with {}",
+        real.display()
+    );
     let source = scratch.join("lying-assembler.c");
     std::fs::write(
         &source,
@@ -89,7 +103,12 @@ int main(int argc, char **argv) {{
     )
     .unwrap();
     let liar = scratch.join("lying-assembler");
-    let status = Command::new("gcc").arg(&source).arg("-o").arg(&liar).status().unwrap();
+    let status = Command::new("gcc")
+        .arg(&source)
+        .arg("-o")
+        .arg(&liar)
+        .status()
+        .unwrap();
     assert!(status.success());
     for in_tree in trees {
         // Renamed, not rewritten: the tree's files are hard links into the worker's blob store.
@@ -122,15 +141,29 @@ fn lying_worker_is_caught_flagged_and_excluded_and_every_object_equals_local() {
     // environment turns that off for it.
     let submitter = Agent::start(
         &tmp.path().join("submitter"),
-        &["--slots".into(), "0".into(), "--verify".into(), "1".into(), "--peer".into(), liar.addr()],
+        &[
+            "--slots".into(),
+            "0".into(),
+            "--verify".into(),
+            "1".into(),
+            "--peer".into(),
+            liar.addr(),
+        ],
     );
-    wait_for(Duration::from_secs(15), || submitter.peer_ids().len() == 1, "the submitter to see the worker");
+    wait_for(
+        Duration::from_secs(15),
+        || submitter.peer_ids().len() == 1,
+        "the submitter to see the worker",
+    );
     let liar_id = liar.id();
 
     // Until the liar has run one job (and so materialised gcc), checks off.
     let started = Instant::now();
     while stats(&liar)["jobs_served"].as_u64() < Some(1) {
-        assert!(started.elapsed() < Duration::from_secs(90), "no job reached the worker");
+        assert!(
+            started.elapsed() < Duration::from_secs(90),
+            "no job reached the worker"
+        );
         mesh_gcc(&work, &submitter, "f0.c", "f0.o", &[("MESHCC_VERIFY", "0")]);
         std::thread::sleep(Duration::from_millis(300));
     }
@@ -149,9 +182,15 @@ fn lying_worker_is_caught_flagged_and_excluded_and_every_object_equals_local() {
     assert_eq!(stats(&liar)["jobs_served"].as_u64(), Some(served + 2));
     assert!(std::fs::read(work.join("f2.o")).unwrap() == local_object(&work, "f2.c"));
     let s = stats(&submitter);
-    assert_eq!((s["verified"].as_u64(), s["verify_mismatches"].as_u64()), (Some(1), Some(1)), "{s}");
+    assert_eq!(
+        (s["verified"].as_u64(), s["verify_mismatches"].as_u64()),
+        (Some(1), Some(1)),
+        "{s}"
+    );
     assert!(
-        submitter.log().contains(&format!("result check: peer {liar_id} returned a result different")),
+        submitter.log().contains(&format!(
+            "result check: peer {liar_id} returned a result different"
+        )),
         "no log line naming the liar:\n{}",
         submitter.log()
     );
@@ -164,16 +203,44 @@ fn lying_worker_is_caught_flagged_and_excluded_and_every_object_equals_local() {
     // An honest worker joins; from now on every job goes to it, none to the liar.
     let honest = Agent::start(
         &tmp.path().join("honest"),
-        &["--slots".into(), "2".into(), "--peer".into(), submitter.addr()],
+        &[
+            "--slots".into(),
+            "2".into(),
+            "--peer".into(),
+            submitter.addr(),
+        ],
     );
-    wait_for(Duration::from_secs(15), || submitter.peer_ids().len() == 2, "the submitter to see the honest worker");
+    wait_for(
+        Duration::from_secs(15),
+        || submitter.peer_ids().len() == 2,
+        "the submitter to see the honest worker",
+    );
     for i in 3..6 {
-        mesh_gcc(&work, &submitter, &format!("f{i}.c"), &format!("f{i}.o"), &[]);
+        mesh_gcc(
+            &work,
+            &submitter,
+            &format!("f{i}.c"),
+            &format!("f{i}.o"),
+            &[],
+        );
     }
-    assert_eq!(stats(&liar)["jobs_served"].as_u64(), Some(served + 2), "the liar got another job");
-    assert_eq!(stats(&honest)["jobs_served"].as_u64(), Some(3), "the honest worker ran {}", stats(&honest));
+    assert_eq!(
+        stats(&liar)["jobs_served"].as_u64(),
+        Some(served + 2),
+        "the liar got another job"
+    );
+    assert_eq!(
+        stats(&honest)["jobs_served"].as_u64(),
+        Some(3),
+        "the honest worker ran {}",
+        stats(&honest)
+    );
     let s = stats(&submitter);
-    assert_eq!((s["verified"].as_u64(), s["verify_mismatches"].as_u64()), (Some(4), Some(1)), "{s}");
+    assert_eq!(
+        (s["verified"].as_u64(), s["verify_mismatches"].as_u64()),
+        (Some(4), Some(1)),
+        "{s}"
+    );
     for i in 2..6 {
         let src = format!("f{i}.c");
         assert!(
