@@ -194,6 +194,18 @@ impl Discovery {
         }
     }
 
+    /// A dial of ours reached a peer the allow list refuses (a static address's peer id is
+    /// known only after the handshake): that address is left alone like a stranger.
+    pub fn dial_refused(&mut self, conn: ConnectionId) {
+        match self.in_flight.remove(&conn) {
+            Some(Target::Static(i)) => self.statics[i].retry.next = Instant::now() + IGNORE_FOR,
+            Some(Target::Mdns(peer)) => {
+                self.mdns.remove(&peer);
+            }
+            None => {}
+        }
+    }
+
     /// The dials due now, given which peers are connected.
     pub fn due(&mut self, is_connected: impl Fn(&PeerId) -> bool) -> Vec<DialOpts> {
         self.due_at(Instant::now(), is_connected)
@@ -342,6 +354,15 @@ mod tests {
         let dials = d.due_at(later, |_| false);
         assert_eq!(dials.len(), 1);
         assert_eq!(dials[0].get_peer_id(), Some(friend));
+    }
+
+    #[test]
+    fn static_address_of_a_refused_peer_is_not_redialled() {
+        let mut d = Discovery::new(PeerId::random(), vec![addr(9)], &[PeerId::random()]);
+        let dial = d.due(|_| false).pop().unwrap();
+        d.dial_refused(dial.connection_id());
+        let later = Instant::now() + MAX_RETRY * 4;
+        assert!(d.due_at(later, |_| false).is_empty());
     }
 
     #[test]

@@ -377,10 +377,11 @@ impl Mesh {
             } => {
                 if let libp2p::swarm::DialError::Denied { cause } = &error {
                     refused_not_allowed(peer_id, cause, "the dialled address");
+                    self.discovery.dial_refused(connection_id);
                 } else {
                     debug!(peer = ?peer_id, "dial failed: {error}");
+                    self.discovery.dial_failed(connection_id);
                 }
-                self.discovery.dial_failed(connection_id);
             }
             SwarmEvent::IncomingConnectionError {
                 send_back_addr,
