@@ -62,6 +62,8 @@ pub async fn serve(listener: UnixListener, submitter: Submitter) {
 #[derive(Default)]
 struct Conversation {
     remote: Option<(PeerId, ToolchainId)>,
+    /// The worker whose result this client got, the only one it may report a check of.
+    compiled_by: Option<PeerId>,
     lease: Option<Counted>,
 }
 
@@ -154,21 +156,29 @@ async fn answer(
             }
         }
         ControlRequest::Submit(req) => match conv.remote.take() {
-            Some((worker, toolchain)) => submitter.submit(worker, toolchain, req).await,
+            Some((worker, toolchain)) => {
+                let response = submitter.submit(worker, toolchain, req).await;
+                if let ControlResponse::Compiled(done) = &response {
+                    conv.compiled_by = done.worker.0.parse().ok();
+                }
+                response
+            }
             None => ControlResponse::Error("submit without a remote plan".into()),
         },
         ControlRequest::Finished(_) => {
             conv.lease = None;
             ControlResponse::Ok
         }
-        ControlRequest::Checked(checked) => match checked.worker.0.parse::<PeerId>() {
-            Ok(worker) => {
+        // Only about the result this client was just given: a local user cannot mark
+        // arbitrary peers untrusted.
+        ControlRequest::Checked(checked) => match conv.compiled_by.take() {
+            Some(worker) if worker.to_string() == checked.worker.0 => {
                 submitter.shared.check.record(worker, checked.same);
                 ControlResponse::Ok
             }
-            Err(_) => ControlResponse::Error(format!(
-                "{:?} is not a peer id; the result check was not recorded",
-                checked.worker.0
+            _ => ControlResponse::Error(format!(
+                "a result check of worker {} without a result from it on this connection; not recorded",
+                checked.worker
             )),
         },
     }
