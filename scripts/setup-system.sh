@@ -8,6 +8,8 @@ packages=(
   iproute2 iputils-ping # the lab: network namespaces, veth, bridges; reachability checks
   vde2                  # the lab's user-space links with delay and loss (no netem here)
   util-linux procps     # nsenter, unshare, pgrep
+  tcpdump               # the private-mesh test captures a lab host's traffic
+  ninja-build cmake ccache # the integration tests build through them
 )
 
 missing=()

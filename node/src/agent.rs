@@ -19,6 +19,7 @@ pub mod peers;
 pub mod planner;
 pub mod shared;
 pub mod transport;
+pub mod verify;
 pub mod worker;
 
 use std::sync::Arc;
@@ -55,12 +56,10 @@ pub fn run(config: AgentConfig) -> Result<()> {
             &config.state_dir.join("store"),
             config.store_limit_mb << 20,
         )?;
-        let shared = Arc::new(shared::Shared::new(
-            &config.state_dir,
-            store,
-            slots,
-            config.accepts_remote,
-        ));
+        let mut shared =
+            shared::Shared::new(&config.state_dir, store, slots, config.accepts_remote);
+        shared.check = verify::ResultCheck::new(config.verify);
+        let shared = Arc::new(shared);
         for held in std::fs::read_dir(&shared.toolchains_dir)
             .into_iter()
             .flatten()

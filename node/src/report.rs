@@ -45,6 +45,9 @@ pub struct PeerJson {
     pub rtt_ms: Option<f64>,
     /// Milliseconds since its last status.
     pub last_heard_ms: u64,
+    /// It failed a result check: it returned a result different from a local compile, and
+    /// gets no more jobs from this agent.
+    pub untrusted: bool,
 }
 
 impl From<&PeerEntry> for PeerJson {
@@ -68,6 +71,7 @@ impl From<&PeerEntry> for PeerJson {
             toolchains: s.toolchains.iter().map(ToString::to_string).collect(),
             rtt_ms: e.rtt_us.map(|us| us as f64 / 1000.0),
             last_heard_ms: e.last_heard_ms,
+            untrusted: e.untrusted,
         }
     }
 }
@@ -109,6 +113,9 @@ pub fn peers_table(report: &PeersReport) -> String {
         let mut slots = format!("{free}/{}", s.slots);
         if !s.accepts_remote {
             slots = "no-remote".into();
+        }
+        if e.untrusted {
+            slots = "UNTRUSTED".into();
         }
         let toolchains = match s.toolchains.as_slice() {
             [] => "-".to_owned(),
@@ -171,6 +178,13 @@ pub fn stats_text(s: &StatsReport) -> String {
     let _ = writeln!(out, "fallbacks         {fallbacks}");
     for (reason, n) in &s.fallbacks {
         let _ = writeln!(out, "  {n:>6}  {reason}");
+    }
+    if s.verified > 0 {
+        let _ = writeln!(
+            out,
+            "result checks     {} remote results compiled again locally, {} differed",
+            s.verified, s.verify_mismatches
+        );
     }
     let _ = writeln!(
         out,

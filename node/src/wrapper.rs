@@ -15,7 +15,9 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, ExitCode};
 use std::time::{Duration, Instant};
 
-use meshcc_wire::control::{ControlRequest, ControlResponse, Finished, Plan, PlanRequest};
+use meshcc_wire::control::{
+    Checked, Compiled, ControlRequest, ControlResponse, Finished, Plan, PlanRequest,
+};
 use meshcc_wire::job::{Compile, Exit, JobResult};
 use serde_bytes::ByteBuf;
 use tracing::{debug, info, warn};
@@ -120,6 +122,13 @@ fn try_mesh(located: &Located, args: &[OsString]) -> Result<ExitCode, String> {
                         total_ms = started.elapsed().as_millis(),
                         "compiled remotely"
                     );
+                    let check = match verify_fraction() {
+                        Some(fraction) => fraction > 0.0 && rand::random::<f64>() < fraction,
+                        None => done.verify,
+                    };
+                    if check && done.result.exit == Exit::Code(0) {
+                        return Ok(check_locally(located, args, &outputs, done, client));
+                    }
                     deliver(&inv, &outputs, done.result)
                 }
                 ControlResponse::Fallback(why) => Err(format!(
@@ -154,6 +163,77 @@ fn deliver(inv: &Invocation, outputs: &[PathBuf], result: JobResult) -> Result<E
     let _ = std::io::stdout().write_all(&result.stdout);
     let _ = std::io::stderr().write_all(&result.stderr);
     Ok(ExitCode::SUCCESS)
+}
+
+/// `MESHCC_VERIFY` in the build's environment: the fraction of remote results to check (`1`:
+/// all, `0`: none), over the agent's own setting. Not a number from 0 to 1: not set.
+fn verify_fraction() -> Option<f64> {
+    let value = std::env::var("MESHCC_VERIFY").ok()?;
+    match value.trim().parse::<f64>() {
+        Ok(f) if (0.0..=1.0).contains(&f) => Some(f),
+        _ => {
+            warn!(
+                "MESHCC_VERIFY={value:?} is not a fraction from 0 to 1; using the agent's setting"
+            );
+            None
+        }
+    }
+}
+
+/// The result check: compiles again locally, writing the real outputs, and tells the agent
+/// whether the worker's result was the same bytes. The build always gets the local result, so a
+/// sampled job can never deliver a wrong object.
+fn check_locally(
+    located: &Located,
+    args: &[OsString],
+    outputs: &[PathBuf],
+    done: Compiled,
+    mut client: Client,
+) -> ExitCode {
+    let local = match local_command(located, args).output() {
+        Ok(out) => out,
+        Err(e) => {
+            eprintln!("meshcc: cannot run {}: {e}", located.path.display());
+            return ExitCode::from(127);
+        }
+    };
+    let remote = &done.result;
+    let mut differences = Vec::new();
+    if !local.status.success() {
+        differences.push(format!("the local compile failed ({})", local.status));
+    }
+    if local.stdout != remote.stdout.as_slice() || local.stderr != remote.stderr.as_slice() {
+        differences.push("stdout or stderr differ".to_owned());
+    }
+    for path in outputs {
+        let theirs = remote
+            .outputs
+            .iter()
+            .find(|f| Path::new(OsStr::from_bytes(&f.path)) == path);
+        let ours = std::fs::read(path).ok();
+        if theirs.map(|f| f.data.as_slice()) != ours.as_deref() {
+            differences.push(format!("{} differs", path.display()));
+        }
+    }
+    if differences.is_empty() {
+        info!(worker = %done.worker.short(), "result check: same bytes as the local compile");
+    } else {
+        warn!(
+            worker = %done.worker,
+            "result check: the worker's result is not the local compile's ({}); the build uses the local result",
+            differences.join("; ")
+        );
+    }
+    let checked = ControlRequest::Checked(Checked {
+        worker: done.worker,
+        same: differences.is_empty(),
+    });
+    if let Err(e) = client.ask(&checked) {
+        warn!("could not tell the agent the result check's outcome: {e}");
+    }
+    let _ = std::io::stdout().write_all(&local.stdout);
+    let _ = std::io::stderr().write_all(&local.stderr);
+    exit_like(local.status)
 }
 
 fn write_atomically(path: &Path, data: &[u8]) -> std::io::Result<()> {
@@ -243,6 +323,11 @@ fn run_local_leased(located: &Located, args: &[OsString], mut client: Client) ->
     if let Err(e) = client.ask(&finished) {
         warn!("could not tell the agent the compile ended: {e}");
     }
+    exit_like(status)
+}
+
+/// Ends the way a child ended: its exit code, or dying of its signal.
+fn exit_like(status: std::process::ExitStatus) -> ExitCode {
     if let Some(signal) = status.signal() {
         // Die of the same signal, as the compiler did.
         if let Ok(sig) = nix::sys::signal::Signal::try_from(signal) {

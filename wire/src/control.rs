@@ -19,6 +19,9 @@
 //! 2. For a remote plan, the wrapper preprocesses, hashes the inputs and sends
 //!    [`ControlRequest::Submit`]; the agent answers [`ControlResponse::Compiled`] with the
 //!    worker's result, or [`ControlResponse::Fallback`] when the mesh could not do it.
+//! 3. When the result was sampled for a check ([`Compiled::verify`], or the wrapper's own
+//!    `MESHCC_VERIFY`), the wrapper compiles again locally, compares, and sends
+//!    [`ControlRequest::Checked`]; a mismatch marks the worker untrusted.
 
 use std::collections::BTreeMap;
 use std::fmt;
@@ -70,6 +73,17 @@ pub enum ControlRequest {
     Submit(Compile),
     /// A compile of this client ended (after a local plan).
     Finished(Finished),
+    /// A remote result was compared with a local compile of the same command.
+    Checked(Checked),
+}
+
+/// The outcome of re-running a remote job locally.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Checked {
+    /// The worker that ran it.
+    pub worker: PeerName,
+    /// Whether exit status, stdout, stderr and every output were the same bytes.
+    pub same: bool,
 }
 
 /// The compiler a compile would run.
@@ -118,7 +132,7 @@ pub enum ControlResponse {
     Compiled(Compiled),
     /// Answers [`ControlRequest::Submit`]: no worker could do it; compile locally.
     Fallback(String),
-    /// Answers [`ControlRequest::Finished`].
+    /// Answers [`ControlRequest::Finished`] and [`ControlRequest::Checked`].
     Ok,
     /// The request could not be served; a sentence saying why.
     Error(String),
@@ -131,6 +145,18 @@ pub struct Compiled {
     pub worker: PeerName,
     /// What the compiler did there.
     pub result: JobResult,
+    /// The agent sampled this job for a check: compile it locally too, deliver the local
+    /// result, and report with [`ControlRequest::Checked`]. Absent (false) in older agents.
+    #[serde(default, skip_serializing_if = "is_false")]
+    pub verify: bool,
+}
+
+fn is_false(b: &bool) -> bool {
+    !*b
+}
+
+fn is_zero(n: &u64) -> bool {
+    *n == 0
 }
 
 /// The agent and its peer table.
@@ -155,6 +181,10 @@ pub struct PeerEntry {
     pub rtt_us: Option<u64>,
     /// Milliseconds since its last status arrived (zero for the local agent).
     pub last_heard_ms: u64,
+    /// A result it returned differed from a local compile; it gets no more jobs from this
+    /// agent. Not sent when false, so older readers see the same bytes.
+    #[serde(default, skip_serializing_if = "is_false")]
+    pub untrusted: bool,
 }
 
 /// Counters since the agent started.
@@ -188,6 +218,12 @@ pub struct StatsReport {
     pub bytes_sent: u64,
     /// Bytes of job traffic received.
     pub bytes_received: u64,
+    /// Remote results compared with a local compile (result check); not sent when zero.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub verified: u64,
+    /// Of those, results that differed; not sent when zero.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub verify_mismatches: u64,
 }
 
 /// The parallelism the mesh offers.

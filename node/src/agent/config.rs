@@ -5,7 +5,7 @@
 use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result};
-use libp2p::Multiaddr;
+use libp2p::{Multiaddr, PeerId};
 use serde::Deserialize;
 
 /// `meshcc agent` options.
@@ -41,6 +41,14 @@ pub struct AgentArgs {
     /// Size limit of the blob store (toolchains, inputs), MiB; least recently used go first.
     #[arg(long)]
     pub store_limit_mb: Option<u64>,
+    /// Only this peer id may connect to us or be dialled (repeatable): others can neither
+    /// submit jobs here nor run ours. Without any, every agent holding the mesh key may.
+    #[arg(long, value_name = "PEER_ID")]
+    pub allow_peer: Vec<PeerId>,
+    /// Fraction (0 to 1) of our clients' remote compiles to compile again locally and compare
+    /// byte for byte; a worker whose result differs gets no more jobs. `1` checks every one.
+    #[arg(long, env = "MESHCC_VERIFY", value_name = "FRACTION")]
+    pub verify: Option<f64>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -58,6 +66,9 @@ struct FileConfig {
     #[serde(default)]
     no_mdns: bool,
     store_limit_mb: Option<u64>,
+    #[serde(default)]
+    allow_peer: Vec<String>,
+    verify: Option<f64>,
 }
 
 /// Settings after merging options, file and defaults.
@@ -79,6 +90,10 @@ pub struct AgentConfig {
     pub mdns: bool,
     /// Blob store size limit, MiB.
     pub store_limit_mb: u64,
+    /// The only peers allowed, if any are named.
+    pub allow_peers: Vec<PeerId>,
+    /// Fraction of remote results checked by a local compile.
+    pub verify: f64,
 }
 
 impl AgentArgs {
@@ -104,6 +119,22 @@ impl AgentArgs {
         };
         let mut peers = parse(file.peer)?;
         peers.extend(self.peer);
+        let mut allow_peers = file
+            .allow_peer
+            .iter()
+            .map(|p| {
+                p.parse().with_context(|| {
+                    format!("allow_peer {p:?} in the config file is not a peer id (12D3KooW…)")
+                })
+            })
+            .collect::<Result<Vec<PeerId>>>()?;
+        allow_peers.extend(self.allow_peer);
+        let verify = self.verify.or(file.verify).unwrap_or(0.0);
+        if !(0.0..=1.0).contains(&verify) {
+            anyhow::bail!(
+                "verify must be a fraction from 0 to 1 (got {verify}); use 1 to check every remote compile"
+            );
+        }
         Ok(AgentConfig {
             state_dir: self
                 .state_dir
@@ -123,6 +154,8 @@ impl AgentArgs {
                 .store_limit_mb
                 .or(file.store_limit_mb)
                 .unwrap_or(10 * 1024),
+            allow_peers,
+            verify,
         })
     }
 }
@@ -157,6 +190,41 @@ mod tests {
         assert_eq!(cfg.peers.len(), 1);
         assert!(!cfg.mdns);
         assert!(cfg.accepts_remote);
+    }
+
+    #[test]
+    fn allow_list_and_verify_come_from_file_and_options() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("agent.toml");
+        let (a, b) = (PeerId::random(), PeerId::random());
+        std::fs::write(&path, format!("allow_peer = [\"{a}\"]\nverify = 0.1\n")).unwrap();
+        let cfg = AgentArgs {
+            config: Some(path.clone()),
+            allow_peer: vec![b],
+            ..Default::default()
+        }
+        .resolve()
+        .unwrap();
+        assert_eq!(cfg.allow_peers, vec![a, b]);
+        assert_eq!(cfg.verify, 0.1);
+
+        std::fs::write(&path, "verify = 2.0\n").unwrap();
+        let err = AgentArgs {
+            config: Some(path.clone()),
+            ..Default::default()
+        }
+        .resolve()
+        .unwrap_err();
+        assert!(format!("{err:#}").contains("from 0 to 1"), "{err:#}");
+
+        std::fs::write(&path, "allow_peer = [\"nobody\"]\n").unwrap();
+        let err = AgentArgs {
+            config: Some(path),
+            ..Default::default()
+        }
+        .resolve()
+        .unwrap_err();
+        assert!(format!("{err:#}").contains("not a peer id"), "{err:#}");
     }
 
     #[test]

@@ -11,6 +11,7 @@ use std::path::{Path, PathBuf};
 use std::sync::atomic::Ordering;
 
 use anyhow::{bail, Context, Result};
+use libp2p::PeerId;
 use meshcc_wire::control::{ControlRequest, ControlResponse, PeerName, Plan};
 use meshcc_wire::ids::ToolchainId;
 use meshcc_wire::{read_msg_async, write_msg_async, FrameError};
@@ -61,6 +62,8 @@ pub async fn serve(listener: UnixListener, submitter: Submitter) {
 #[derive(Default)]
 struct Conversation {
     remote: Option<(Assignment, ToolchainId)>,
+    /// The worker whose result this client got, the only one it may report a check of.
+    compiled_by: Option<PeerId>,
     lease: Option<Counted>,
 }
 
@@ -98,6 +101,7 @@ fn request_name(r: &ControlRequest) -> &'static str {
         ControlRequest::Plan(_) => "plan",
         ControlRequest::Submit(_) => "submit",
         ControlRequest::Finished(_) => "finished",
+        ControlRequest::Checked(_) => "checked",
     }
 }
 
@@ -151,13 +155,31 @@ async fn answer(
             }
         }
         ControlRequest::Submit(req) => match conv.remote.take() {
-            Some((worker, toolchain)) => submitter.submit(worker, toolchain, req).await,
+            Some((worker, toolchain)) => {
+                let response = submitter.submit(worker, toolchain, req).await;
+                if let ControlResponse::Compiled(done) = &response {
+                    conv.compiled_by = done.worker.0.parse().ok();
+                }
+                response
+            }
             None => ControlResponse::Error("submit without a remote plan".into()),
         },
         ControlRequest::Finished(_) => {
             conv.lease = None;
             ControlResponse::Ok
         }
+        // Only about the result this client was just given: a local user cannot mark
+        // arbitrary peers untrusted.
+        ControlRequest::Checked(checked) => match conv.compiled_by.take() {
+            Some(worker) if worker.to_string() == checked.worker.0 => {
+                submitter.shared.check.record(worker, checked.same);
+                ControlResponse::Ok
+            }
+            _ => ControlResponse::Error(format!(
+                "a result check of worker {} without a result from it on this connection; not recorded",
+                checked.worker
+            )),
+        },
     }
 }
 

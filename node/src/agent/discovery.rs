@@ -101,13 +101,17 @@ pub struct Discovery {
     statics: Vec<StaticPeer>,
     in_flight: HashMap<ConnectionId, Target>,
     ignored: HashMap<PeerId, Instant>,
+    /// With an allow list, the only peers mDNS may bring in.
+    allowed: HashSet<PeerId>,
 }
 
 impl Discovery {
-    /// A plan for `local`, with the static peers to keep connected.
-    pub fn new(local: PeerId, statics: Vec<Multiaddr>) -> Self {
+    /// A plan for `local`, with the static peers to keep connected; `allowed`, if not empty,
+    /// are the only peers found by mDNS that are dialled.
+    pub fn new(local: PeerId, statics: Vec<Multiaddr>, allowed: &[PeerId]) -> Self {
         Self {
             local,
+            allowed: allowed.iter().copied().collect(),
             mdns: HashMap::new(),
             statics: statics
                 .into_iter()
@@ -124,7 +128,7 @@ impl Discovery {
 
     /// mDNS found `peer` at `addr`.
     pub fn mdns_discovered(&mut self, peer: PeerId, addr: Multiaddr) {
-        if peer == self.local {
+        if peer == self.local || !(self.allowed.is_empty() || self.allowed.contains(&peer)) {
             return;
         }
         let entry = self.mdns.entry(peer).or_insert_with(|| MdnsPeer {
@@ -186,6 +190,18 @@ impl Discovery {
                 }
             }
             Some(Target::Static(i)) => self.statics[i].retry.failed(),
+            None => {}
+        }
+    }
+
+    /// A dial of ours reached a peer the allow list refuses (a static address's peer id is
+    /// known only after the handshake): that address is left alone like a stranger.
+    pub fn dial_refused(&mut self, conn: ConnectionId) {
+        match self.in_flight.remove(&conn) {
+            Some(Target::Static(i)) => self.statics[i].retry.next = Instant::now() + IGNORE_FOR,
+            Some(Target::Mdns(peer)) => {
+                self.mdns.remove(&peer);
+            }
             None => {}
         }
     }
@@ -266,10 +282,10 @@ mod tests {
     fn smaller_id_dials_at_once_larger_waits_for_grace() {
         let (a, b) = (PeerId::random(), PeerId::random());
         let (low, high) = if a < b { (a, b) } else { (b, a) };
-        let mut d_low = Discovery::new(low, vec![]);
+        let mut d_low = Discovery::new(low, vec![], &[]);
         d_low.mdns_discovered(high, addr(2));
         assert_eq!(d_low.due(|_| false).len(), 1);
-        let mut d_high = Discovery::new(high, vec![]);
+        let mut d_high = Discovery::new(high, vec![], &[]);
         d_high.mdns_discovered(low, addr(1));
         assert!(d_high.due(|_| false).is_empty(), "larger id waits");
     }
@@ -279,12 +295,12 @@ mod tests {
         let (a, b) = (PeerId::random(), PeerId::random());
         let (low, high) = if a < b { (a, b) } else { (b, a) };
         let later = |secs| Instant::now() + Duration::from_secs(secs);
-        let mut d_low = Discovery::new(low, vec![]);
+        let mut d_low = Discovery::new(low, vec![], &[]);
         d_low.mdns_discovered(high, addr(2));
         assert!(d_low.due(|_| true).is_empty(), "connected");
         assert_eq!(d_low.due(|_| false).len(), 1, "redials at once");
 
-        let mut d_high = Discovery::new(high, vec![]);
+        let mut d_high = Discovery::new(high, vec![], &[]);
         d_high.mdns_discovered(low, addr(1));
         assert!(
             d_high.due_at(later(1), |_| false).is_empty(),
@@ -302,7 +318,7 @@ mod tests {
     #[test]
     fn no_dial_while_connected_or_in_flight_and_backoff_after_failure() {
         let local = PeerId::random();
-        let mut d = Discovery::new(local, vec![addr(9)]);
+        let mut d = Discovery::new(local, vec![addr(9)], &[]);
         let first = d.due(|_| false);
         assert_eq!(first.len(), 1);
         assert!(d.due(|_| false).is_empty(), "already dialling");
@@ -314,7 +330,7 @@ mod tests {
     fn static_peer_connected_is_not_redialled() {
         let local = PeerId::random();
         let remote = PeerId::random();
-        let mut d = Discovery::new(local, vec![addr(9)]);
+        let mut d = Discovery::new(local, vec![addr(9)], &[]);
         let dial = d.due(|_| false).pop().unwrap();
         d.connected(dial.connection_id(), remote, &addr(9));
         assert!(d.due(|p| *p == remote).is_empty());
@@ -329,10 +345,31 @@ mod tests {
     }
 
     #[test]
+    fn peer_off_the_allow_list_is_not_dialled() {
+        let (local, friend, stranger) = (PeerId::random(), PeerId::random(), PeerId::random());
+        let mut d = Discovery::new(local, vec![], &[friend]);
+        d.mdns_discovered(stranger, addr(3));
+        d.mdns_discovered(friend, addr(2));
+        let later = Instant::now() + TIE_BREAK_GRACE * 2;
+        let dials = d.due_at(later, |_| false);
+        assert_eq!(dials.len(), 1);
+        assert_eq!(dials[0].get_peer_id(), Some(friend));
+    }
+
+    #[test]
+    fn static_address_of_a_refused_peer_is_not_redialled() {
+        let mut d = Discovery::new(PeerId::random(), vec![addr(9)], &[PeerId::random()]);
+        let dial = d.due(|_| false).pop().unwrap();
+        d.dial_refused(dial.connection_id());
+        let later = Instant::now() + MAX_RETRY * 4;
+        assert!(d.due_at(later, |_| false).is_empty());
+    }
+
+    #[test]
     fn ignored_peer_is_not_dialled() {
         let (a, b) = (PeerId::random(), PeerId::random());
         let (low, high) = if a < b { (a, b) } else { (b, a) };
-        let mut d = Discovery::new(low, vec![]);
+        let mut d = Discovery::new(low, vec![], &[]);
         d.mdns_discovered(high, addr(2));
         d.ignore(high);
         assert!(d.due(|_| false).is_empty());

@@ -16,7 +16,7 @@ use libp2p::{PeerId, StreamProtocol};
 use libp2p_stream::Control;
 use meshcc_wire::control::{Compiled, ControlResponse, PeerName};
 use meshcc_wire::ids::{BlobHash, ToolchainId};
-use meshcc_wire::job::{Compile, JobRequest, JobResponse, RefusalKind, JOB_PROTOCOL};
+use meshcc_wire::job::{Compile, Exit, JobRequest, JobResponse, RefusalKind, JOB_PROTOCOL};
 use meshcc_wire::{read_msg_async, write_msg_async};
 use tokio::sync::{mpsc, oneshot};
 use tracing::{info, warn};
@@ -95,9 +95,11 @@ impl Submitter {
                         compile_ms = result.compile_ms,
                         "remote compile done"
                     );
+                    let verify = result.exit == Exit::Code(0) && self.shared.check.sample();
                     return ControlResponse::Compiled(Compiled {
                         worker: PeerName(peer.to_string()),
                         result,
+                        verify,
                     });
                 }
                 Ok(JobResponse::Refused(refusal)) => {

@@ -10,7 +10,10 @@ use anyhow::{Context, Result};
 use futures::StreamExt;
 use libp2p::swarm::behaviour::toggle::Toggle;
 use libp2p::swarm::{NetworkBehaviour, SwarmEvent};
-use libp2p::{identify, mdns, ping, request_response, Multiaddr, PeerId, StreamProtocol, Swarm};
+use libp2p::{
+    allow_block_list, identify, mdns, ping, request_response, Multiaddr, PeerId, StreamProtocol,
+    Swarm,
+};
 use meshcc_wire::control::{JobsReport, PeerEntry, PeerName, PeersReport, StatsReport};
 use meshcc_wire::ids::ToolchainId;
 use meshcc_wire::mesh::{NodeStatus, StatusAck, STATUS_PROTOCOL};
@@ -47,6 +50,9 @@ type StatusBehaviour = request_response::Behaviour<CborCodec<NodeStatus, StatusA
 
 #[derive(NetworkBehaviour)]
 pub(super) struct Behaviour {
+    /// With `--allow-peer`: every connection to or from another peer is denied before any
+    /// protocol runs on it, so such a peer can neither submit jobs here nor run ours.
+    allow: Toggle<allow_block_list::Behaviour<allow_block_list::AllowedPeers>>,
     identify: identify::Behaviour,
     ping: ping::Behaviour,
     mdns: Toggle<mdns::tokio::Behaviour>,
@@ -189,7 +195,15 @@ impl Mesh {
         } else {
             None
         };
+        let allow = (!config.allow_peers.is_empty()).then(|| {
+            let mut list = allow_block_list::Behaviour::<allow_block_list::AllowedPeers>::default();
+            for peer in &config.allow_peers {
+                list.allow_peer(*peer);
+            }
+            list
+        });
         let behaviour = Behaviour {
+            allow: allow.into(),
             identify: identify::Behaviour::new(
                 identify::Config::new(IDENTIFY_PROTOCOL.to_owned(), key.public())
                     .with_agent_version(format!("meshcc/{}", env!("CARGO_PKG_VERSION"))),
@@ -228,12 +242,13 @@ impl Mesh {
             accepts_remote = config.accepts_remote,
             mdns = config.mdns,
             private = config.mesh_key.is_some(),
+            allowed_peers = config.allow_peers.len(),
             "agent starting"
         );
         Ok(Self {
             swarm,
             peers: PeerTable::default(),
-            discovery: Discovery::new(local_id, config.peers.clone()),
+            discovery: Discovery::new(local_id, config.peers.clone(), &config.allow_peers),
             planner: Planner::new(shared.clone(), &config.state_dir, speed),
             local: Local {
                 shared,
@@ -353,16 +368,26 @@ impl Mesh {
                 peer_id,
                 error,
             } => {
-                debug!(peer = ?peer_id, "dial failed: {error}");
-                self.discovery.dial_failed(connection_id);
+                if let libp2p::swarm::DialError::Denied { cause } = &error {
+                    refused_not_allowed(peer_id, cause, "the dialled address");
+                    self.discovery.dial_refused(connection_id);
+                } else {
+                    debug!(peer = ?peer_id, "dial failed: {error}");
+                    self.discovery.dial_failed(connection_id);
+                }
             }
             SwarmEvent::IncomingConnectionError {
                 send_back_addr,
                 error,
+                peer_id,
                 ..
             } => {
-                // A wrong mesh key or a stranger's protocol ends here.
-                debug!(addr = %send_back_addr, "incoming connection failed: {error}");
+                if let libp2p::swarm::ListenError::Denied { cause } = &error {
+                    refused_not_allowed(peer_id, cause, &send_back_addr.to_string());
+                } else {
+                    // A wrong mesh key or a stranger's protocol ends here.
+                    debug!(addr = %send_back_addr, "incoming connection failed: {error}");
+                }
             }
             SwarmEvent::Behaviour(event) => self.on_behaviour_event(event),
             _ => {}
@@ -505,8 +530,11 @@ impl Mesh {
                 status: self.local.status(),
                 rtt_us: None,
                 last_heard_ms: 0,
+                untrusted: false,
             },
-            peers: self.peers.entries(),
+            peers: self
+                .peers
+                .entries_marking(|p| self.local.shared.check.is_untrusted(p)),
         }
     }
 
@@ -522,6 +550,7 @@ impl Mesh {
             ..Default::default()
         };
         self.local.shared.stats.fill(&mut report);
+        self.local.shared.check.fill(&mut report);
         report
     }
 
@@ -542,6 +571,17 @@ impl Mesh {
             jobs: (own.slots + 2 * remote).max(1),
         }
     }
+}
+
+/// Logs a connection the allow list denied, naming the peer.
+fn refused_not_allowed(peer: Option<PeerId>, cause: &libp2p::swarm::ConnectionDenied, addr: &str) {
+    let peer = peer.map_or_else(|| "an unknown peer".to_owned(), |p| p.to_string());
+    info!(
+        %peer,
+        addr,
+        "refused a connection with {peer} at {addr}: {cause}; it may not submit or serve jobs \
+         (add it with --allow-peer if it should)"
+    );
 }
 
 /// The configured listen addresses, each with a QUIC twin when the mesh is open.

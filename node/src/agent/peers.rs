@@ -134,6 +134,11 @@ impl PeerTable {
 
     /// Peers that are identified and have reported a status, as table rows.
     pub fn entries(&self) -> Vec<PeerEntry> {
+        self.entries_marking(|_| false)
+    }
+
+    /// [`PeerTable::entries`], marking those `untrusted` names (failed a result check).
+    pub fn entries_marking(&self, untrusted: impl Fn(&PeerId) -> bool) -> Vec<PeerEntry> {
         self.peers
             .iter()
             .filter(|(_, p)| p.identified)
@@ -149,6 +154,7 @@ impl PeerTable {
                     status: status.clone(),
                     rtt_us: p.rtt.map(|d| d.as_micros() as u64),
                     last_heard_ms: heard.elapsed().as_millis() as u64,
+                    untrusted: untrusted(id),
                 })
             })
             .collect()

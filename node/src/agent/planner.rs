@@ -172,7 +172,7 @@ impl Planner {
                 && status.protocol_version == meshcc_wire::PROTOCOL_VERSION
                 && status.arch == std::env::consts::ARCH
                 && status.os == std::env::consts::OS;
-            if !compatible || exclude.contains(&peer) {
+            if !compatible || exclude.contains(&peer) || shared.check.is_untrusted(&peer) {
                 continue;
             }
             // Both are lower bounds of our jobs the status does not show: those assigned

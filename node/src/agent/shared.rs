@@ -85,6 +85,8 @@ pub struct Shared {
     toolchains: Mutex<Vec<ToolchainId>>,
     /// Our clients' jobs assigned to each peer and not finished, with when each was assigned.
     assigned: Mutex<HashMap<PeerId, Vec<Instant>>>,
+    /// The result check: which remote results to re-run locally, and who failed it.
+    pub check: super::verify::ResultCheck,
 }
 
 impl Shared {
@@ -108,6 +110,7 @@ impl Shared {
             inputs: Mutex::new(HashMap::new()),
             toolchains: Mutex::new(Vec::new()),
             assigned: Mutex::new(HashMap::new()),
+            check: Default::default(),
         }
     }
 

@@ -1,7 +1,10 @@
 //! End-to-end tests: real `meshcc` binaries, real agents, real libp2p connections.
 
+mod integrations;
 mod lab_build;
 mod mesh_lab;
 mod mesh_loopback;
+mod private_mesh;
 mod remote;
+mod result_check;
 mod util;

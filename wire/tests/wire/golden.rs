@@ -72,6 +72,8 @@ fn stats() -> StatsReport {
         gossip_bytes_received: 1400,
         bytes_sent: 0,
         bytes_received: 0,
+        verified: 0,
+        verify_mismatches: 0,
     }
 }
 
@@ -85,6 +87,7 @@ fn peers() -> PeersReport {
             status: local,
             rtt_us: None,
             last_heard_ms: 0,
+            untrusted: false,
         },
         peers: vec![],
     }
@@ -758,6 +761,30 @@ fn golden_resp_ok() {
         82                                                # array(2)
         01                                                #   1
         62 4f 6b                                          #   "Ok"
+        "#,
+    );
+}
+
+/// A result check's report; an untrusted flag, a sampled `Compiled` and the check counters are
+/// left out of the bytes when false or zero, so the frames above are unchanged by them.
+#[test]
+fn golden_req_checked() {
+    check(
+        ControlRequest::Checked(Checked {
+            worker: PeerName("12D3KooWB".into()),
+            same: false,
+        }),
+        r#"
+        00 00 00 23                                       # frame length 35
+        82                                                # array(2)
+        01                                                #   1
+        a1                                                #   map(1)
+        67 43 68 65 63 6b 65 64                           #     key "Checked"
+        a2                                                #       map(2)
+        66 77 6f 72 6b 65 72                              #         key "worker"
+        69 31 32 44 33 4b 6f 6f 57 42                     #           "12D3KooWB"
+        64 73 61 6d 65                                    #         key "same"
+        f4                                                #           false
         "#,
     );
 }
