@@ -8,6 +8,7 @@ packages=(
   iproute2 iputils-ping # the lab: network namespaces, veth, bridges; reachability checks
   vde2                  # the lab's user-space links with delay and loss (no netem here)
   util-linux procps     # nsenter, unshare, pgrep
+  chromium              # the web monitor's test renders the page headless
 )
 
 missing=()

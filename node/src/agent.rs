@@ -3,7 +3,8 @@
 //! It joins the mesh (discovery, gossip, liveness: [`mesh`]), answers the local `meshcc`
 //! command on its control socket ([`control`]), sends its clients' compiles to workers
 //! ([`jobs`], choosing them with [`planner`]), serves peers' compiles ([`worker`],
-//! [`execute`]) and the blobs they need ([`blobs`]).
+//! [`execute`]) and the blobs they need ([`blobs`]), and shows all that on a local web page
+//! ([`monitor`], from the [`history`] of jobs and the [`progress`] of transfers).
 
 pub mod blobs;
 pub mod codec;
@@ -11,12 +12,15 @@ pub mod config;
 pub mod control;
 pub mod discovery;
 pub mod execute;
+pub mod history;
 pub mod identity;
 pub mod jobs;
 pub mod load;
 pub mod mesh;
+pub mod monitor;
 pub mod peers;
 pub mod planner;
+pub mod progress;
 pub mod shared;
 pub mod transport;
 pub mod worker;
@@ -100,6 +104,12 @@ pub fn run(config: AgentConfig) -> Result<()> {
             helper: execute::Helper::current_exe(),
             toolchain_locks: Default::default(),
         };
+        if let Some(web) = monitor::bind(config.monitor).await? {
+            let url = monitor::url(&web)?;
+            info!(%url, "web monitor ready");
+            let _ = shared.monitor_url.set(url);
+            tokio::spawn(monitor::serve(web, shared.clone(), submitter.mesh.clone()));
+        }
         tokio::spawn(control::serve(listener, submitter));
         tokio::spawn(worker.serve(jobs_in));
         tokio::spawn(blobs::serve(blobs_in, shared));

@@ -52,3 +52,21 @@ pub fn chunks(manifest: &ToolchainManifest) -> Vec<BlobHash> {
     all.dedup();
     all
 }
+
+/// Every chunk of a manifest with its size in bytes (a file's chunks are [`CHUNK_SIZE`] long
+/// but for its last), for progress reports.
+///
+/// [`CHUNK_SIZE`]: meshcc_wire::job::CHUNK_SIZE
+pub fn chunk_sizes(manifest: &ToolchainManifest) -> std::collections::BTreeMap<BlobHash, u64> {
+    let chunk = meshcc_wire::job::CHUNK_SIZE as u64;
+    let mut sizes = std::collections::BTreeMap::new();
+    for entry in &manifest.entries {
+        if let meshcc_wire::job::EntryKind::File { size, chunks, .. } = &entry.kind {
+            for (i, hash) in chunks.iter().enumerate() {
+                let start = i as u64 * chunk;
+                sizes.insert(*hash, size.saturating_sub(start).min(chunk));
+            }
+        }
+    }
+    sizes
+}

@@ -2,6 +2,7 @@
 //!
 //! Options given on the command line win over the file; the file wins over defaults.
 
+use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result};
@@ -41,6 +42,13 @@ pub struct AgentArgs {
     /// Size limit of the blob store (toolchains, inputs), MiB; least recently used go first.
     #[arg(long)]
     pub store_limit_mb: Option<u64>,
+    /// Where the web monitor listens (default 127.0.0.1:7071, or another free port on
+    /// loopback if that one is taken); `meshcc peers` prints its URL.
+    #[arg(long, value_name = "IP:PORT")]
+    pub monitor: Option<SocketAddr>,
+    /// Serve no web monitor.
+    #[arg(long, conflicts_with = "monitor")]
+    pub no_monitor: bool,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -58,6 +66,20 @@ struct FileConfig {
     #[serde(default)]
     no_mdns: bool,
     store_limit_mb: Option<u64>,
+    monitor: Option<SocketAddr>,
+    #[serde(default)]
+    no_monitor: bool,
+}
+
+/// Where the web monitor listens.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum MonitorListen {
+    /// No monitor.
+    Off,
+    /// The default address, or any free loopback port if it is taken.
+    Default,
+    /// Exactly this address; the agent does not start if it cannot listen there.
+    At(SocketAddr),
 }
 
 /// Settings after merging options, file and defaults.
@@ -79,6 +101,8 @@ pub struct AgentConfig {
     pub mdns: bool,
     /// Blob store size limit, MiB.
     pub store_limit_mb: u64,
+    /// The web monitor's address.
+    pub monitor: MonitorListen,
 }
 
 impl AgentArgs {
@@ -123,6 +147,14 @@ impl AgentArgs {
                 .store_limit_mb
                 .or(file.store_limit_mb)
                 .unwrap_or(10 * 1024),
+            // The command line wins over the file, as for every other key.
+            monitor: match (self.no_monitor, self.monitor, file.no_monitor, file.monitor) {
+                (true, ..) => MonitorListen::Off,
+                (_, Some(addr), ..) => MonitorListen::At(addr),
+                (_, _, true, _) => MonitorListen::Off,
+                (_, _, _, Some(addr)) => MonitorListen::At(addr),
+                _ => MonitorListen::Default,
+            },
         })
     }
 }
@@ -157,6 +189,22 @@ mod tests {
         assert_eq!(cfg.peers.len(), 1);
         assert!(!cfg.mdns);
         assert!(cfg.accepts_remote);
+        assert_eq!(cfg.monitor, MonitorListen::Default);
+    }
+
+    #[test]
+    fn monitor_address_comes_from_the_file_or_is_turned_off() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("agent.toml");
+        std::fs::write(&path, "monitor = \"0.0.0.0:8080\"\n").unwrap();
+        let with_file = |no_monitor| AgentArgs {
+            config: Some(path.clone()),
+            no_monitor,
+            ..Default::default()
+        };
+        let cfg = with_file(false).resolve().unwrap();
+        assert_eq!(cfg.monitor, MonitorListen::At("0.0.0.0:8080".parse().unwrap()));
+        assert_eq!(with_file(true).resolve().unwrap().monitor, MonitorListen::Off);
     }
 
     #[test]

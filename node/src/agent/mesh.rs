@@ -25,7 +25,8 @@ pub use super::planner::PlanDecision;
 use super::planner::Planner;
 use super::shared::Shared;
 use super::AgentConfig;
-use crate::toolchain::package::Packaged;
+use super::progress::TransferKind;
+use crate::toolchain::package::{package_reporting, Packaged, Step};
 
 /// Identify's protocol string; a peer announcing anything else is not a meshcc agent.
 pub const IDENTIFY_PROTOCOL: &str = "/meshcc/id/1";
@@ -496,9 +497,14 @@ impl Mesh {
         let shared = self.local.shared.clone();
         let commands = self.commands.clone();
         info!(compiler = %compiler.display(), "packaging toolchain");
+        let progress = shared.transfers.begin(TransferKind::Package, compiler.display().to_string());
         tokio::task::spawn_blocking(move || {
-            let result = crate::toolchain::package::package(&compiler, &shared.store)
-                .map_err(|e| e.to_string());
+            let result = package_reporting(&compiler, &shared.store, &mut |step| match step {
+                Step::Listed { files, bytes } => progress.set_total(bytes, files),
+                Step::Stored { bytes } => progress.advance(bytes),
+            })
+            .map_err(|e| e.to_string());
+            drop(progress);
             let _ = commands.blocking_send(Command::Packaged { compiler, result });
         });
     }
@@ -515,6 +521,8 @@ impl Mesh {
                 last_heard_ms: 0,
             },
             peers: self.peers.entries(),
+            monitor: self.local.shared.monitor_url.get().cloned(),
+            transfers: self.local.shared.transfers.snapshot(),
         }
     }
 

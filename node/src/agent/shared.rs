@@ -3,11 +3,13 @@
 use std::collections::{BTreeMap, HashMap};
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex, OnceLock};
 
 use meshcc_wire::control::StatsReport;
 use meshcc_wire::ids::{BlobHash, ToolchainId};
 
+use super::history::History;
+use super::progress::Transfers;
 use crate::store::Store;
 
 /// Counters behind `meshcc stats`.
@@ -80,6 +82,12 @@ pub struct Shared {
     inputs: Mutex<HashMap<BlobHash, (PathBuf, u32)>>,
     /// Toolchains held (packaged here or materialised for jobs), for gossip.
     toolchains: Mutex<Vec<ToolchainId>>,
+    /// Recent jobs, for the web monitor.
+    pub history: Arc<History>,
+    /// Toolchain fetches and packagings under way.
+    pub transfers: Arc<Transfers>,
+    /// The web monitor's URL, once it listens.
+    pub monitor_url: OnceLock<String>,
 }
 
 impl Shared {
@@ -102,6 +110,9 @@ impl Shared {
             served_queued: AtomicU32::new(0),
             inputs: Mutex::new(HashMap::new()),
             toolchains: Mutex::new(Vec::new()),
+            history: Arc::default(),
+            transfers: Arc::default(),
+            monitor_url: OnceLock::new(),
         }
     }
 

@@ -87,6 +87,8 @@ fn peers() -> PeersReport {
             last_heard_ms: 0,
         },
         peers: vec![],
+        monitor: None,
+        transfers: vec![],
     }
 }
 
