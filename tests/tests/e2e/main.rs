@@ -3,5 +3,6 @@
 mod lab_build;
 mod mesh_lab;
 mod mesh_loopback;
+mod monitor;
 mod remote;
 mod util;
