@@ -150,21 +150,27 @@ pub fn peers_table(report: &PeersReport) -> String {
     out
 }
 
-/// `fetch toolchain 3f2a9c: 12.0 of 48.2 MiB (25%), 3 of 12 items, 4.1 s`.
+/// `fetch toolchain 3f2a9c: 12.0 of 48.2 MiB (25%), 3 of 12 chunks, 4.1 s`, for the table and
+/// the log.
 pub(crate) fn transfer_line(t: &TransferProgress) -> String {
     let mib = |b: u64| b as f64 / f64::from(1 << 20);
     let mut line = format!("{} {}: {:.1}", t.kind, t.what, mib(t.done_bytes));
-    if t.total_bytes > 0 {
-        let pct = t.done_bytes.saturating_mul(100) / t.total_bytes;
-        let _ = write!(line, " of {:.1} MiB ({pct}%)", mib(t.total_bytes));
-    } else {
-        line.push_str(" MiB");
+    match t.done_bytes.saturating_mul(100).checked_div(t.total_bytes) {
+        Some(pct) => {
+            let _ = write!(line, " of {:.1} MiB ({pct}%)", mib(t.total_bytes));
+        }
+        None => line.push_str(" MiB"),
     }
     let _ = write!(line, ", {} ", t.done_items);
     if t.total_items > 0 {
         let _ = write!(line, "of {} ", t.total_items);
     }
-    let _ = write!(line, "{}, {:.1} s", if t.kind == "fetch" { "chunks" } else { "files" }, t.elapsed_ms as f64 / 1000.0);
+    let _ = write!(
+        line,
+        "{}, {:.1} s",
+        if t.kind == "fetch" { "chunks" } else { "files" },
+        t.elapsed_ms as f64 / 1000.0
+    );
     line
 }
 

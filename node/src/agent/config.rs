@@ -203,8 +203,14 @@ mod tests {
             ..Default::default()
         };
         let cfg = with_file(false).resolve().unwrap();
-        assert_eq!(cfg.monitor, MonitorListen::At("0.0.0.0:8080".parse().unwrap()));
-        assert_eq!(with_file(true).resolve().unwrap().monitor, MonitorListen::Off);
+        assert_eq!(
+            cfg.monitor,
+            MonitorListen::At("0.0.0.0:8080".parse().unwrap())
+        );
+        assert_eq!(
+            with_file(true).resolve().unwrap().monitor,
+            MonitorListen::Off
+        );
     }
 
     #[test]

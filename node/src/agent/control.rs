@@ -167,7 +167,11 @@ async fn answer(
         ControlRequest::Finished(finished) => {
             conv.lease = None;
             if let Some(job) = conv.local_job.take() {
-                job.end(if finished.success { "ok" } else { "compile error" });
+                job.end(if finished.success {
+                    "ok"
+                } else {
+                    "compile error"
+                });
             }
             ControlResponse::Ok
         }

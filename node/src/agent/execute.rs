@@ -131,7 +131,10 @@ async fn fetch_chunks_watched(
     let progress = shared
         .transfers
         .begin(TransferKind::Fetch, format!("toolchain {}", id.short()));
-    progress.set_total(missing.iter().map(|(_, size)| size).sum(), missing.len() as u64);
+    progress.set_total(
+        missing.iter().map(|(_, size)| size).sum(),
+        missing.len() as u64,
+    );
     let hashes: Vec<BlobHash> = missing.iter().map(|(hash, _)| *hash).collect();
     let fetch = super::blobs::fetch(&worker.control, shared, sources, &hashes);
     tokio::pin!(fetch);

@@ -125,9 +125,10 @@ impl Drop for JobGuard {
 
 /// The file name of a compile's first output (`lapi.o`), for a label.
 pub fn output_label(first_output: Option<&std::path::Path>) -> String {
-    first_output
-        .and_then(|o| o.file_name())
-        .map_or_else(|| "compile".to_owned(), |n| n.to_string_lossy().into_owned())
+    first_output.and_then(|o| o.file_name()).map_or_else(
+        || "compile".to_owned(),
+        |n| n.to_string_lossy().into_owned(),
+    )
 }
 
 /// Milliseconds since the Unix epoch.

@@ -23,9 +23,9 @@ use super::load::LoadMeter;
 use super::peers::PeerTable;
 pub use super::planner::PlanDecision;
 use super::planner::Planner;
+use super::progress::TransferKind;
 use super::shared::Shared;
 use super::AgentConfig;
-use super::progress::TransferKind;
 use crate::toolchain::package::{package_reporting, Packaged, Step};
 
 /// Identify's protocol string; a peer announcing anything else is not a meshcc agent.
@@ -497,7 +497,9 @@ impl Mesh {
         let shared = self.local.shared.clone();
         let commands = self.commands.clone();
         info!(compiler = %compiler.display(), "packaging toolchain");
-        let progress = shared.transfers.begin(TransferKind::Package, compiler.display().to_string());
+        let progress = shared
+            .transfers
+            .begin(TransferKind::Package, compiler.display().to_string());
         tokio::task::spawn_blocking(move || {
             let result = package_reporting(&compiler, &shared.store, &mut |step| match step {
                 Step::Listed { files, bytes } => progress.set_total(bytes, files),

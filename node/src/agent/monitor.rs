@@ -29,10 +29,8 @@ use super::shared::Shared;
 use crate::report::PeerJson;
 
 /// Where the monitor listens unless told otherwise.
-pub const DEFAULT_ADDR: SocketAddr = SocketAddr::new(
-    std::net::IpAddr::V4(Ipv4Addr::LOCALHOST),
-    7071,
-);
+pub const DEFAULT_ADDR: SocketAddr =
+    SocketAddr::new(std::net::IpAddr::V4(Ipv4Addr::LOCALHOST), 7071);
 
 const PAGE: &str = include_str!("monitor/page.html");
 
@@ -110,7 +108,11 @@ async fn state(State(monitor): State<Monitor>) -> Response {
         Err(_) => None,
     };
     let Some(report) = report else {
-        return (StatusCode::SERVICE_UNAVAILABLE, "the agent is shutting down").into_response();
+        return (
+            StatusCode::SERVICE_UNAVAILABLE,
+            "the agent is shutting down",
+        )
+            .into_response();
     };
     Json(MonitorState {
         schema: "meshcc.monitor/1",

@@ -127,9 +127,11 @@ impl Worker {
                 return refuse(RefusalKind::Forbidden, why);
             }
         };
-        let record = shared
-            .history
-            .start(Role::Served, Some(peer), output_label(job.outputs.first().map(PathBuf::as_path)));
+        let record = shared.history.start(
+            Role::Served,
+            Some(peer),
+            output_label(job.outputs.first().map(PathBuf::as_path)),
+        );
         // Fetching takes no slot: a job waiting for its toolchain or inputs does not keep
         // another, ready one from the CPU.
         let queued = Counted::new(shared, |s| &s.served_queued);

@@ -294,7 +294,9 @@ impl Tree {
         store: &Store,
         progress: &mut dyn FnMut(Step),
     ) -> Result<(Vec<ToolchainEntry>, Vec<Fingerprint>), PackageError> {
-        let files: Vec<&PathBuf> = self.entries.iter()
+        let files: Vec<&PathBuf> = self
+            .entries
+            .iter()
             .filter(|(_, node)| matches!(node, Node::File))
             .map(|(path, _)| path)
             .collect();

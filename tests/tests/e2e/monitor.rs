@@ -31,7 +31,10 @@ fn start_agents(lab: &mut Lab, hosts: Vec<usize>, slots: &str) {
 fn peers_json(lab: &Lab, i: usize) -> serde_json::Value {
     let meshcc = bin("meshcc");
     let out = lab
-        .output_on(i, &[meshcc.as_os_str(), "peers".as_ref(), "--json".as_ref()])
+        .output_on(
+            i,
+            &[meshcc.as_os_str(), "peers".as_ref(), "--json".as_ref()],
+        )
         .unwrap();
     serde_json::from_slice(&out.stdout).unwrap_or(serde_json::Value::Null)
 }
@@ -76,7 +79,9 @@ fn dump_dom(lab: &Lab, i: usize, profile: &Path, url: &str) -> String {
 /// The monitor URL that `meshcc peers` prints on host `i`.
 fn monitor_url(lab: &Lab, i: usize) -> String {
     let meshcc = bin("meshcc");
-    let out = lab.output_on(i, &[meshcc.as_os_str(), "peers".as_ref()]).unwrap();
+    let out = lab
+        .output_on(i, &[meshcc.as_os_str(), "peers".as_ref()])
+        .unwrap();
     let table = String::from_utf8_lossy(&out.stdout).into_owned();
     let url = table
         .lines()
@@ -184,7 +189,10 @@ fn monitor_in_headless_chromium_shows_every_host_and_the_jobs_of_a_lua_build() {
     }
     for job in elements(&dom, "rect", &["data-role=\"remote\""]) {
         let label = attribute(job, "data-label").unwrap_or_default();
-        assert!(label.ends_with(".o"), "a remote job is labelled {label:?}, not by its object");
+        assert!(
+            label.ends_with(".o"),
+            "a remote job is labelled {label:?}, not by its object"
+        );
     }
 
     // A worker's own monitor shows the jobs it served for host 0.
@@ -195,7 +203,10 @@ fn monitor_in_headless_chromium_shows_every_host_and_the_jobs_of_a_lua_build() {
         "rect",
         &["data-role=\"served\"", "data-outcome=\"ok\""],
     );
-    assert!(served > 0, "host 1's monitor shows no job served for host 0");
+    assert!(
+        served > 0,
+        "host 1's monitor shows no job served for host 0"
+    );
 
     let shot = artifact_dir().join("lab-mesh.png");
     let _ = std::fs::remove_file(&shot);
@@ -258,7 +269,11 @@ fn a_slow_toolchain_fetch_shows_progress_in_the_log_peers_and_the_monitor() {
     assert!(compile(&lab).status().unwrap().success());
     wait_for(
         Duration::from_secs(60),
-        || peers_json(&lab, 0)["local"]["toolchains"].as_array().is_some_and(|t| !t.is_empty()),
+        || {
+            peers_json(&lab, 0)["local"]["toolchains"]
+                .as_array()
+                .is_some_and(|t| !t.is_empty())
+        },
         "host 0 to package gcc",
     );
     // The second goes to host 1, which fetches the toolchain over the slow link.
@@ -296,10 +311,14 @@ fn a_slow_toolchain_fetch_shows_progress_in_the_log_peers_and_the_monitor() {
         "the fetch ended before Chromium had the page drawn: slow the lab's link further"
     );
     let shown = count_elements(&dom, "div", &["class=\"transfer\"", "data-kind=\"fetch\""]);
-    assert_eq!(shown, 1, "host 1's monitor does not show the fetch under way");
+    assert_eq!(
+        shown, 1,
+        "host 1's monitor does not show the fetch under way"
+    );
     assert!(second.wait().unwrap().success());
 
-    let log = |i: usize| std::fs::read_to_string(lab.host_dir(i).unwrap().join("agent.log")).unwrap();
+    let log =
+        |i: usize| std::fs::read_to_string(lab.host_dir(i).unwrap().join("agent.log")).unwrap();
     let fetch_lines: Vec<String> = log(1)
         .lines()
         .filter(|l| l.contains("progress: fetch toolchain"))
@@ -310,7 +329,11 @@ fn a_slow_toolchain_fetch_shows_progress_in_the_log_peers_and_the_monitor() {
         "host 1 logged no fetch progress:\n{}",
         log(1)
     );
-    eprintln!("{} fetch progress lines, e.g. {}", fetch_lines.len(), fetch_lines[0]);
+    eprintln!(
+        "{} fetch progress lines, e.g. {}",
+        fetch_lines.len(),
+        fetch_lines[0]
+    );
     assert!(
         fetch_lines.iter().any(|l| !l.contains(": 0.0 of")),
         "the fetch's progress lines never moved:\n{}",
