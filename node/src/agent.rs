@@ -47,6 +47,7 @@ pub fn run(config: AgentConfig) -> Result<()> {
         .enable_all()
         .build()?;
     runtime.block_on(async {
+        let web = monitor::bind(config.monitor).await?;
         let socket = control::socket_path(&config.state_dir);
         let listener = control::bind(&socket)?;
         let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
@@ -104,7 +105,7 @@ pub fn run(config: AgentConfig) -> Result<()> {
             helper: execute::Helper::current_exe(),
             toolchain_locks: Default::default(),
         };
-        if let Some(web) = monitor::bind(config.monitor).await? {
+        if let Some(web) = web {
             let url = monitor::url(&web)?;
             info!(%url, "web monitor ready");
             let _ = shared.monitor_url.set(url);

@@ -10,7 +10,7 @@ use std::time::Duration;
 use meshcc_simulations::lab::{AgentOptions, Lab, LabConfig};
 
 use crate::lab_build::{lua_sources, remote_jobs, LUA_MK};
-use crate::util::{bin, needs_root, wait_for};
+use crate::util::{bin, free_port, needs_root, wait_for, Agent};
 
 /// A lab config whose name is unique to this test and this process.
 fn lab_config(what: &str, hosts: usize) -> LabConfig {
@@ -349,5 +349,94 @@ fn a_slow_toolchain_fetch_shows_progress_in_the_log_peers_and_the_monitor() {
             .unwrap_or_default()
             .contains("compiled remotely"),
         "the second compile did not run on host 1"
+    );
+}
+
+/// `GET path` from a monitor at `url` (`http://127.0.0.1:PORT/`); the body of a 200 answer.
+fn http_get(url: &str, path: &str) -> String {
+    use std::io::{Read, Write};
+    let host = url.trim_start_matches("http://").trim_end_matches('/');
+    let mut stream = std::net::TcpStream::connect(host).unwrap();
+    write!(
+        stream,
+        "GET {path} HTTP/1.1\r\nHost: {host}\r\nConnection: close\r\n\r\n"
+    )
+    .unwrap();
+    let mut answer = String::new();
+    stream.read_to_string(&mut answer).unwrap();
+    assert!(answer.starts_with("HTTP/1.1 200"), "GET {path}: {answer}");
+    answer.split_once("\r\n\r\n").unwrap().1.to_owned()
+}
+
+#[test]
+fn monitor_on_loopback_serves_the_page_and_the_job_history() {
+    let tmp = tempfile::tempdir().unwrap();
+    let port = free_port();
+    let a = Agent::start(
+        &tmp.path().join("a"),
+        &["--monitor".into(), format!("127.0.0.1:{port}")],
+    );
+    let url = format!("http://127.0.0.1:{port}/");
+    assert_eq!(a.peers()["monitor"], url.as_str());
+    let table = String::from_utf8(a.meshcc(&["peers"]).stdout).unwrap();
+    assert!(table.contains(&format!("monitor: {url}")), "{table}");
+    // Without --monitor, a second agent on this machine still gets one, wherever it can.
+    let b = Agent::start(&tmp.path().join("b"), &["--peer".into(), a.addr()]);
+    let b_url = b.peers()["monitor"].as_str().unwrap().to_owned();
+    assert!(
+        b_url.starts_with("http://127.0.0.1:") && b_url != url,
+        "{b_url}"
+    );
+    let quiet = Agent::start(&tmp.path().join("quiet"), &["--no-monitor".into()]);
+    assert!(quiet.peers()["monitor"].is_null());
+
+    // An address asked for that cannot be had stops the agent, with a sentence saying so.
+    let taken = std::process::Command::new(bin("meshcc"))
+        .args([
+            "agent",
+            "--no-mdns",
+            "--monitor",
+            &format!("127.0.0.1:{port}"),
+        ])
+        .arg("--state-dir")
+        .arg(tmp.path().join("taken"))
+        .output()
+        .unwrap();
+    let said = String::from_utf8_lossy(&taken.stderr);
+    assert!(
+        !taken.status.success() && said.contains("the web monitor cannot listen on"),
+        "{said}"
+    );
+
+    let source = tmp.path().join("one.c");
+    std::fs::write(&source, "int one(void) { return 1; }\n").unwrap();
+    let compiled = std::process::Command::new(bin("meshcc"))
+        .args(["gcc", "-c"])
+        .arg(&source)
+        .arg("-o")
+        .arg(tmp.path().join("one.o"))
+        .env("MESHCC_SOCKET", a.socket())
+        .status()
+        .unwrap();
+    assert!(compiled.success());
+    wait_for(
+        Duration::from_secs(10),
+        || a.peer_ids() == vec![b.id()],
+        "a to see b",
+    );
+    let state: serde_json::Value = serde_json::from_str(&http_get(&url, "/api/state")).unwrap();
+    assert_eq!(state["schema"], "meshcc.monitor/1");
+    assert_eq!(state["local"]["peer_id"], a.id().as_str());
+    assert_eq!(state["peers"][0]["peer_id"], b.id().as_str());
+    let jobs = state["jobs"].as_array().unwrap();
+    assert_eq!(jobs.len(), 1, "{jobs:?}");
+    assert_eq!(jobs[0]["role"], "local");
+    assert_eq!(jobs[0]["outcome"], "ok");
+    assert!(jobs[0]["end_ms"].as_u64() >= jobs[0]["start_ms"].as_u64());
+    let page = http_get(&url, "/");
+    assert!(page.contains("<svg id=\"gantt\""), "{page}");
+    assert!(
+        !page.contains("https://"),
+        "the page must load nothing from outside"
     );
 }
