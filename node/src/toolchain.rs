@@ -37,20 +37,9 @@ pub fn decode_manifest(bytes: &[u8]) -> Result<ToolchainManifest, String> {
     ciborium::from_reader(bytes).map_err(|e| format!("toolchain manifest does not decode: {e}"))
 }
 
-/// Every chunk a manifest's files are made of.
+/// Every chunk a manifest's files are made of, sorted, each once.
 pub fn chunks(manifest: &ToolchainManifest) -> Vec<BlobHash> {
-    let mut all: Vec<BlobHash> = manifest
-        .entries
-        .iter()
-        .filter_map(|e| match &e.kind {
-            meshcc_wire::job::EntryKind::File { chunks, .. } => Some(chunks.iter().copied()),
-            _ => None,
-        })
-        .flatten()
-        .collect();
-    all.sort();
-    all.dedup();
-    all
+    chunk_sizes(manifest).into_keys().collect()
 }
 
 /// Every chunk of a manifest with its size in bytes (a file's chunks are [`CHUNK_SIZE`] long

@@ -93,9 +93,6 @@ pub async fn ensure_toolchain(
             std::env::consts::OS
         );
     }
-    let chunks = toolchain::chunks(&manifest);
-    let missing = chunks.iter().filter(|c| !shared.store.has(c)).count();
-    info!(toolchain = %id.short(), chunks = chunks.len(), missing, sources = sources.len(), "fetching toolchain");
     fetch_chunks_watched(worker, sources, &id, &manifest)
         .await
         .context("toolchain files")?;
@@ -124,10 +121,12 @@ async fn fetch_chunks_watched(
 ) -> Result<(), super::blobs::FetchError> {
     let shared = &worker.shared;
     let sizes = toolchain::chunk_sizes(manifest);
+    let chunks = sizes.len();
     let missing: Vec<(BlobHash, u64)> = sizes
         .into_iter()
         .filter(|(hash, _)| !shared.store.has(hash))
         .collect();
+    info!(toolchain = %id.short(), chunks, missing = missing.len(), sources = sources.len(), "fetching toolchain");
     let progress = shared
         .transfers
         .begin(TransferKind::Fetch, format!("toolchain {}", id.short()));

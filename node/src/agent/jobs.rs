@@ -98,7 +98,7 @@ impl Submitter {
                 })
                 .await;
             match &outcome {
-                Ok(response) => record.end(self::outcome(response)),
+                Ok(response) => record.end(job_outcome(response)),
                 Err(_) => record.end("worker lost, unreachable or too slow"),
             }
             match outcome {
@@ -176,7 +176,7 @@ impl Submitter {
 }
 
 /// How a job ended, for the job history: `ok`, `compile error` or `refused: …`.
-pub fn outcome(response: &JobResponse) -> String {
+pub fn job_outcome(response: &JobResponse) -> String {
     match response {
         JobResponse::Done(r) if r.exit == meshcc_wire::job::Exit::Code(0) => "ok".into(),
         JobResponse::Done(_) => "compile error".into(),

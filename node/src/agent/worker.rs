@@ -139,7 +139,7 @@ impl Worker {
         let tree = match self.fetch(peer, &job).await {
             Ok(tree) => tree,
             Err(refusal) => {
-                record.end(super::jobs::outcome(&refusal));
+                record.end(super::jobs::job_outcome(&refusal));
                 return refusal;
             }
         };
@@ -150,7 +150,7 @@ impl Worker {
         drop(queued);
         let _running = Counted::new(shared, |s| &s.served_running);
         let response = super::execute::execute(self, &tree, &job, fetch_ms).await;
-        record.end(super::jobs::outcome(&response));
+        record.end(super::jobs::job_outcome(&response));
         match &response {
             JobResponse::Done(r) => {
                 shared.stats.jobs_served.fetch_add(1, Ordering::Relaxed);
