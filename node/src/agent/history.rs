@@ -61,8 +61,9 @@ impl History {
         peer: Option<PeerId>,
         label: impl Into<String>,
     ) -> JobGuard {
-        let id = self.next.fetch_add(1, Ordering::Relaxed);
         let mut jobs = self.jobs.lock().unwrap();
+        // Taken under the lock, so records stay in id order for `end`'s binary search.
+        let id = self.next.fetch_add(1, Ordering::Relaxed);
         if jobs.len() >= CAPACITY {
             jobs.pop_front();
         }
