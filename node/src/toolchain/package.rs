@@ -406,4 +406,36 @@ mod tests {
             assert!(store.has(&chunk));
         }
     }
+
+    #[test]
+    fn packaging_reports_every_file_it_stores_against_the_total() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(dir.path(), u64::MAX).unwrap();
+        let mut steps = Vec::new();
+        let p =
+            package_reporting(Path::new("/usr/bin/gcc"), &store, &mut |s| steps.push(s)).unwrap();
+        let Some((Step::Listed { files, bytes }, stored)) = steps.split_first() else {
+            panic!("the first step is not the list of files: {steps:?}");
+        };
+        let in_manifest: Vec<u64> = p
+            .manifest
+            .entries
+            .iter()
+            .filter_map(|e| match e.kind {
+                EntryKind::File { size, .. } => Some(size),
+                _ => None,
+            })
+            .collect();
+        assert_eq!(*files, in_manifest.len() as u64);
+        assert_eq!(*bytes, in_manifest.iter().sum::<u64>());
+        assert_eq!(stored.len() as u64, *files);
+        let stored_bytes: u64 = stored
+            .iter()
+            .map(|s| match s {
+                Step::Stored { bytes } => *bytes,
+                other => panic!("{other:?} after the list"),
+            })
+            .sum();
+        assert_eq!(stored_bytes, *bytes);
+    }
 }

@@ -243,8 +243,7 @@ fn a_slow_toolchain_fetch_shows_progress_in_the_log_peers_and_the_monitor() {
         return;
     }
     let tmp = tempfile::tempdir().unwrap();
-    // A slow link and half a core each: gcc's toolchain (tens of MiB) takes seconds to package
-    // and to fetch.
+    // A slow link and half a core each: gcc's toolchain (77 MiB) takes tens of seconds to fetch.
     let mut lab = Lab::up(LabConfig {
         bandwidth_kbit: Some(16_000),
         cpu: Some(0.5),
@@ -317,17 +316,16 @@ fn a_slow_toolchain_fetch_shows_progress_in_the_log_peers_and_the_monitor() {
     );
     assert!(second.wait().unwrap().success());
 
-    let log =
-        |i: usize| std::fs::read_to_string(lab.host_dir(i).unwrap().join("agent.log")).unwrap();
-    let fetch_lines: Vec<String> = log(1)
+    // Packaging, quicker than a second here, is tested in `toolchain::package`'s own tests.
+    let log = std::fs::read_to_string(lab.host_dir(1).unwrap().join("agent.log")).unwrap();
+    let fetch_lines: Vec<String> = log
         .lines()
         .filter(|l| l.contains("progress: fetch toolchain"))
         .map(str::to_owned)
         .collect();
     assert!(
         !fetch_lines.is_empty(),
-        "host 1 logged no fetch progress:\n{}",
-        log(1)
+        "host 1 logged no fetch progress:\n{log}"
     );
     eprintln!(
         "{} fetch progress lines, e.g. {}",
@@ -338,11 +336,6 @@ fn a_slow_toolchain_fetch_shows_progress_in_the_log_peers_and_the_monitor() {
         fetch_lines.iter().any(|l| !l.contains(": 0.0 of")),
         "the fetch's progress lines never moved:\n{}",
         fetch_lines.join("\n")
-    );
-    assert!(
-        log(0).contains("progress: package /usr/bin/gcc"),
-        "host 0 logged no packaging progress:\n{}",
-        log(0)
     );
     assert!(
         std::fs::read_to_string(tmp.path().join("wrapper.log"))
