@@ -401,17 +401,40 @@ fn monitor_on_loopback_serves_the_page_and_the_job_history() {
         "{said}"
     );
 
-    let source = tmp.path().join("one.c");
-    std::fs::write(&source, "int one(void) { return 1; }\n").unwrap();
-    let compiled = std::process::Command::new(bin("meshcc"))
-        .args(["gcc", "-c"])
+    // A compile long enough (hundreds of functions at -O2) to be seen running, then ended.
+    let source = tmp.path().join("many.c");
+    let mut text = String::from("int f0(int x) { return x; }\n");
+    for i in 1..600 {
+        text += &format!(
+            "int f{i}(int x) {{ return x * {i} + (x >> 3) - f{}(x); }}\n",
+            i / 2
+        );
+    }
+    std::fs::write(&source, text).unwrap();
+    let mut compile = std::process::Command::new(bin("meshcc"))
+        .args(["gcc", "-O2", "-c"])
         .arg(&source)
         .arg("-o")
-        .arg(tmp.path().join("one.o"))
+        .arg(tmp.path().join("many.o"))
         .env("MESHCC_SOCKET", a.socket())
-        .status()
+        .spawn()
         .unwrap();
-    assert!(compiled.success());
+    // The first job's outcome: none before it starts, null while it runs.
+    let job_outcome = || {
+        let state: serde_json::Value = serde_json::from_str(&http_get(&url, "/api/state")).unwrap();
+        state["jobs"].get(0).map(|job| job["outcome"].clone())
+    };
+    wait_for(
+        Duration::from_secs(10),
+        || job_outcome().is_some_and(|o| o.is_null()) && !compile_ended(&mut compile),
+        "the compile to show as running",
+    );
+    assert!(compile.wait().unwrap().success());
+    assert_eq!(
+        job_outcome(),
+        Some("ok".into()),
+        "the job did not end on the monitor"
+    );
     wait_for(
         Duration::from_secs(10),
         || a.peer_ids() == vec![b.id()],
@@ -432,4 +455,8 @@ fn monitor_on_loopback_serves_the_page_and_the_job_history() {
         !page.contains("https://"),
         "the page must load nothing from outside"
     );
+}
+
+fn compile_ended(compile: &mut std::process::Child) -> bool {
+    compile.try_wait().unwrap().is_some()
 }
