@@ -1,7 +1,8 @@
 //! The agent's web monitor, looked at the way a user does: in a browser (headless Chromium,
 //! inside the lab host's network namespace, since the page is on that host's loopback), after
 //! a real Lua build through a three-host lab mesh. And the progress of a toolchain fetch over
-//! a slow link, in the worker's log, in `meshcc peers` and on its monitor page.
+//! a slow link, in the worker's log, in `meshcc peers` and on its monitor page. And, without
+//! root, on loopback: the page and its JSON, the URL in `meshcc peers`, the address options.
 
 use std::path::{Path, PathBuf};
 use std::process::Output;
@@ -62,7 +63,9 @@ fn chromium(lab: &Lab, i: usize, profile: &Path, args: &[&str], url: &str) -> Ou
     .arg(format!("--user-data-dir={}", profile.display()))
     .args(args)
     .arg(url);
-    let out = cmd.output().unwrap();
+    let out = cmd.output().unwrap_or_else(|e| {
+        panic!("cannot run chromium ({e}); scripts/setup-system.sh installs it")
+    });
     assert!(
         out.status.success(),
         "chromium failed ({}): {}",
