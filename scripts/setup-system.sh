@@ -10,6 +10,7 @@ packages=(
   util-linux procps     # nsenter, unshare, pgrep
   tcpdump               # the private-mesh test captures a lab host's traffic
   ninja-build cmake ccache # the integration tests build through them
+  chromium              # the web monitor's test renders the page headless
 )
 
 missing=()

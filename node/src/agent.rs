@@ -3,7 +3,8 @@
 //! It joins the mesh (discovery, gossip, liveness: [`mesh`]), answers the local `meshcc`
 //! command on its control socket ([`control`]), sends its clients' compiles to workers
 //! ([`jobs`], choosing them with [`planner`]), serves peers' compiles ([`worker`],
-//! [`execute`]) and the blobs they need ([`blobs`]).
+//! [`execute`]) and the blobs they need ([`blobs`]), and shows all that on a local web page
+//! ([`monitor`], from the [`history`] of jobs and the [`progress`] of transfers).
 
 pub mod blobs;
 pub mod codec;
@@ -11,12 +12,15 @@ pub mod config;
 pub mod control;
 pub mod discovery;
 pub mod execute;
+pub mod history;
 pub mod identity;
 pub mod jobs;
 pub mod load;
 pub mod mesh;
+pub mod monitor;
 pub mod peers;
 pub mod planner;
+pub mod progress;
 pub mod shared;
 pub mod transport;
 pub mod verify;
@@ -44,6 +48,7 @@ pub fn run(config: AgentConfig) -> Result<()> {
         .enable_all()
         .build()?;
     runtime.block_on(async {
+        let web = monitor::bind(config.monitor).await?;
         let socket = control::socket_path(&config.state_dir);
         let listener = control::bind(&socket)?;
         let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
@@ -99,6 +104,12 @@ pub fn run(config: AgentConfig) -> Result<()> {
             helper: execute::Helper::current_exe(),
             toolchain_locks: Default::default(),
         };
+        if let Some(web) = web {
+            let url = monitor::url(&web)?;
+            info!(%url, "web monitor ready");
+            let _ = shared.monitor_url.set(url);
+            tokio::spawn(monitor::serve(web, shared.clone(), submitter.mesh.clone()));
+        }
         tokio::spawn(control::serve(listener, submitter));
         tokio::spawn(worker.serve(jobs_in));
         tokio::spawn(blobs::serve(blobs_in, shared));

@@ -5,7 +5,7 @@
 
 use std::fmt::Write as _;
 
-use meshcc_wire::control::{JobsReport, PeerEntry, PeersReport, StatsReport};
+use meshcc_wire::control::{JobsReport, PeerEntry, PeersReport, StatsReport, TransferProgress};
 use serde::Serialize;
 
 /// One peer, as `meshcc peers --json` prints it.
@@ -85,6 +85,10 @@ pub struct PeersJson {
     pub local: PeerJson,
     /// Its peers.
     pub peers: Vec<PeerJson>,
+    /// The web monitor's URL; null when the agent serves none.
+    pub monitor: Option<String>,
+    /// Toolchain fetches and packagings under way.
+    pub transfers: Vec<TransferProgress>,
 }
 
 /// JSON text for a peer report.
@@ -93,6 +97,8 @@ pub fn peers_json(report: &PeersReport) -> String {
         schema: "meshcc.peers/1",
         local: (&report.local).into(),
         peers: report.peers.iter().map(Into::into).collect(),
+        monitor: report.monitor.clone(),
+        transfers: report.transfers.clone(),
     };
     serde_json::to_string_pretty(&json).expect("serializable")
 }
@@ -142,7 +148,37 @@ pub fn peers_table(report: &PeersReport) -> String {
             },
         );
     }
+    for t in &report.transfers {
+        let _ = writeln!(out, "{}", transfer_line(t));
+    }
+    if let Some(url) = &report.monitor {
+        let _ = writeln!(out, "monitor: {url}");
+    }
     out
+}
+
+/// `fetch toolchain 3f2a9c: 12.0 of 48.2 MiB (25%), 3 of 12 chunks, 4.1 s`, for the table and
+/// the log.
+pub(crate) fn transfer_line(t: &TransferProgress) -> String {
+    let mib = |b: u64| b as f64 / f64::from(1 << 20);
+    let mut line = format!("{} {}: {:.1}", t.kind, t.what, mib(t.done_bytes));
+    match t.done_bytes.saturating_mul(100).checked_div(t.total_bytes) {
+        Some(pct) => {
+            let _ = write!(line, " of {:.1} MiB ({pct}%)", mib(t.total_bytes));
+        }
+        None => line.push_str(" MiB"),
+    }
+    let _ = write!(line, ", {} ", t.done_items);
+    if t.total_items > 0 {
+        let _ = write!(line, "of {} ", t.total_items);
+    }
+    let _ = write!(
+        line,
+        "{}, {:.1} s",
+        if t.kind == "fetch" { "chunks" } else { "files" },
+        t.elapsed_ms as f64 / 1000.0
+    );
+    line
 }
 
 /// `/ip4/10.0.0.2/tcp/7070/p2p/…` as `10.0.0.2:7070/tcp`.
@@ -224,5 +260,22 @@ mod tests {
             "10.0.0.2:7070/quic"
         );
         assert_eq!(short_address("/unix/x"), "/unix/x");
+    }
+
+    #[test]
+    fn a_transfer_shows_bytes_items_and_share_done() {
+        let t = TransferProgress {
+            kind: "fetch".into(),
+            what: "toolchain 3f2a9c".into(),
+            done_bytes: 12 << 20,
+            total_bytes: 48 << 20,
+            done_items: 3,
+            total_items: 12,
+            elapsed_ms: 4100,
+        };
+        assert_eq!(
+            transfer_line(&t),
+            "fetch toolchain 3f2a9c: 12.0 of 48.0 MiB (25%), 3 of 12 chunks, 4.1 s"
+        );
     }
 }

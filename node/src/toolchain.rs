@@ -37,18 +37,25 @@ pub fn decode_manifest(bytes: &[u8]) -> Result<ToolchainManifest, String> {
     ciborium::from_reader(bytes).map_err(|e| format!("toolchain manifest does not decode: {e}"))
 }
 
-/// Every chunk a manifest's files are made of.
+/// Every chunk a manifest's files are made of, sorted, each once.
 pub fn chunks(manifest: &ToolchainManifest) -> Vec<BlobHash> {
-    let mut all: Vec<BlobHash> = manifest
-        .entries
-        .iter()
-        .filter_map(|e| match &e.kind {
-            meshcc_wire::job::EntryKind::File { chunks, .. } => Some(chunks.iter().copied()),
-            _ => None,
-        })
-        .flatten()
-        .collect();
-    all.sort();
-    all.dedup();
-    all
+    chunk_sizes(manifest).into_keys().collect()
+}
+
+/// Every chunk of a manifest with its size in bytes (a file's chunks are [`CHUNK_SIZE`] long
+/// but for its last), for progress reports.
+///
+/// [`CHUNK_SIZE`]: meshcc_wire::job::CHUNK_SIZE
+pub fn chunk_sizes(manifest: &ToolchainManifest) -> std::collections::BTreeMap<BlobHash, u64> {
+    let chunk = meshcc_wire::job::CHUNK_SIZE as u64;
+    let mut sizes = std::collections::BTreeMap::new();
+    for entry in &manifest.entries {
+        if let meshcc_wire::job::EntryKind::File { size, chunks, .. } = &entry.kind {
+            for (i, hash) in chunks.iter().enumerate() {
+                let start = i as u64 * chunk;
+                sizes.insert(*hash, size.saturating_sub(start).min(chunk));
+            }
+        }
+    }
+    sizes
 }

@@ -166,6 +166,32 @@ pub struct PeersReport {
     pub local: PeerEntry,
     /// Every peer it is connected to and has heard a status from, sorted by peer id.
     pub peers: Vec<PeerEntry>,
+    /// The agent's web monitor (`http://…/`), when it serves one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub monitor: Option<String>,
+    /// Toolchain fetches and packagings under way in the agent, oldest first.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub transfers: Vec<TransferProgress>,
+}
+
+/// How far one long toolchain transfer has come.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TransferProgress {
+    /// `fetch` (a worker fetching a toolchain from peers) or `package` (a submitter packaging
+    /// its compiler).
+    pub kind: String,
+    /// What is moved: the toolchain's short id, or the compiler's path.
+    pub what: String,
+    /// Bytes done.
+    pub done_bytes: u64,
+    /// Bytes in all (zero while still unknown).
+    pub total_bytes: u64,
+    /// Chunks (fetch) or files (package) done.
+    pub done_items: u64,
+    /// Chunks or files in all (zero while still unknown).
+    pub total_items: u64,
+    /// Milliseconds since it started.
+    pub elapsed_ms: u64,
 }
 
 /// One row of the peer table.

@@ -2,6 +2,7 @@
 //!
 //! Options given on the command line win over the file; the file wins over defaults.
 
+use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result};
@@ -49,6 +50,13 @@ pub struct AgentArgs {
     /// byte for byte; a worker whose result differs gets no more jobs. `1` checks every one.
     #[arg(long, env = "MESHCC_VERIFY", value_name = "FRACTION")]
     pub verify: Option<f64>,
+    /// Where the web monitor listens (default 127.0.0.1:7071, or another free port on
+    /// loopback if that one is taken); `meshcc peers` prints its URL.
+    #[arg(long, value_name = "IP:PORT")]
+    pub monitor: Option<SocketAddr>,
+    /// Serve no web monitor.
+    #[arg(long, conflicts_with = "monitor")]
+    pub no_monitor: bool,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -69,6 +77,20 @@ struct FileConfig {
     #[serde(default)]
     allow_peer: Vec<String>,
     verify: Option<f64>,
+    monitor: Option<SocketAddr>,
+    #[serde(default)]
+    no_monitor: bool,
+}
+
+/// Where the web monitor listens.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum MonitorListen {
+    /// No monitor.
+    Off,
+    /// The default address, or any free loopback port if it is taken.
+    Default,
+    /// Exactly this address; the agent does not start if it cannot listen there.
+    At(SocketAddr),
 }
 
 /// Settings after merging options, file and defaults.
@@ -94,6 +116,8 @@ pub struct AgentConfig {
     pub allow_peers: Vec<PeerId>,
     /// Fraction of remote results checked by a local compile.
     pub verify: f64,
+    /// The web monitor's address.
+    pub monitor: MonitorListen,
 }
 
 impl AgentArgs {
@@ -156,6 +180,14 @@ impl AgentArgs {
                 .unwrap_or(10 * 1024),
             allow_peers,
             verify,
+            // The command line wins over the file, as for every other key.
+            monitor: match (self.no_monitor, self.monitor, file.no_monitor, file.monitor) {
+                (true, ..) => MonitorListen::Off,
+                (_, Some(addr), ..) => MonitorListen::At(addr),
+                (_, _, true, _) => MonitorListen::Off,
+                (_, _, _, Some(addr)) => MonitorListen::At(addr),
+                _ => MonitorListen::Default,
+            },
         })
     }
 }
@@ -190,6 +222,28 @@ mod tests {
         assert_eq!(cfg.peers.len(), 1);
         assert!(!cfg.mdns);
         assert!(cfg.accepts_remote);
+        assert_eq!(cfg.monitor, MonitorListen::Default);
+    }
+
+    #[test]
+    fn monitor_address_comes_from_the_file_or_is_turned_off() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("agent.toml");
+        std::fs::write(&path, "monitor = \"0.0.0.0:8080\"\n").unwrap();
+        let with_file = |no_monitor| AgentArgs {
+            config: Some(path.clone()),
+            no_monitor,
+            ..Default::default()
+        };
+        let cfg = with_file(false).resolve().unwrap();
+        assert_eq!(
+            cfg.monitor,
+            MonitorListen::At("0.0.0.0:8080".parse().unwrap())
+        );
+        assert_eq!(
+            with_file(true).resolve().unwrap().monitor,
+            MonitorListen::Off
+        );
     }
 
     #[test]

@@ -20,6 +20,7 @@ use tokio::sync::oneshot;
 use tokio_util::compat::TokioAsyncReadCompatExt;
 use tracing::{debug, warn};
 
+use super::history::{JobGuard, Role};
 use super::jobs::Submitter;
 use super::mesh::{Command, PlanDecision};
 use super::shared::{Assignment, Counted};
@@ -65,6 +66,8 @@ struct Conversation {
     /// The worker whose result this client got, the only one it may report a check of.
     compiled_by: Option<PeerId>,
     lease: Option<Counted>,
+    /// The local compile's record in the job history.
+    local_job: Option<JobGuard>,
 }
 
 async fn serve_client(stream: UnixStream, submitter: Submitter) {
@@ -132,6 +135,9 @@ async fn answer(
             .map_or_else(shutting_down, ControlResponse::Jobs),
         ControlRequest::Plan(plan) => {
             let compiler = PathBuf::from(OsStr::from_bytes(&plan.compiler));
+            let compiler_name = compiler
+                .file_name()
+                .map_or_else(String::new, |n| n.to_string_lossy().into_owned());
             if !compiler.is_absolute() {
                 return ControlResponse::Error("the compiler path must be absolute".into());
             }
@@ -144,6 +150,8 @@ async fn answer(
                 }
                 Some(PlanDecision::Local(reason)) => {
                     conv.lease = Some(Counted::local_lease(&submitter.shared));
+                    let history = &submitter.shared.history;
+                    conv.local_job = Some(history.start(Role::Local, None, compiler_name));
                     submitter
                         .shared
                         .stats
@@ -164,8 +172,15 @@ async fn answer(
             }
             None => ControlResponse::Error("submit without a remote plan".into()),
         },
-        ControlRequest::Finished(_) => {
+        ControlRequest::Finished(finished) => {
             conv.lease = None;
+            if let Some(job) = conv.local_job.take() {
+                job.end(if finished.success {
+                    "ok"
+                } else {
+                    "compile error"
+                });
+            }
             ControlResponse::Ok
         }
         // Only about the result this client was just given: a local user cannot mark

@@ -17,8 +17,12 @@ use meshcc_wire::job::{Exit, JobResponse, JobResult, OutputFile as WireOutput, R
 use serde_bytes::ByteBuf;
 use tracing::{debug, info};
 
+use super::progress::TransferKind;
 use super::worker::{job_dir, refuse, CheckedJob, Worker};
 use crate::toolchain;
+
+/// How often a toolchain fetch's progress is looked at.
+const PROGRESS_LOOK: std::time::Duration = std::time::Duration::from_millis(250);
 
 /// Where the preprocessed translation unit of the check is written inside the jail.
 const TU_FILE: &str = "/tmp/meshcc-check.i";
@@ -89,10 +93,7 @@ pub async fn ensure_toolchain(
             std::env::consts::OS
         );
     }
-    let chunks = toolchain::chunks(&manifest);
-    let missing = chunks.iter().filter(|c| !shared.store.has(c)).count();
-    info!(toolchain = %id.short(), chunks = chunks.len(), missing, sources = sources.len(), "fetching toolchain");
-    super::blobs::fetch(&worker.control, shared, sources, &chunks)
+    fetch_chunks_watched(worker, sources, &id, &manifest)
         .await
         .context("toolchain files")?;
     let (store_shared, dir) = (shared.clone(), shared.toolchains_dir.clone());
@@ -107,6 +108,46 @@ pub async fn ensure_toolchain(
         .fetch_add(1, Ordering::Relaxed);
     info!(toolchain = %id.short(), ms = started.elapsed().as_millis() as u64, "toolchain ready");
     Ok(tree)
+}
+
+/// Fetches the chunks of `manifest` the store lacks, listed as a transfer whose progress is
+/// what the store holds: the fetch itself spreads batches over several peers and needs no
+/// knowledge of who watches it.
+async fn fetch_chunks_watched(
+    worker: &Worker,
+    sources: &[PeerId],
+    id: &ToolchainId,
+    manifest: &meshcc_wire::job::ToolchainManifest,
+) -> Result<(), super::blobs::FetchError> {
+    let shared = &worker.shared;
+    let sizes = toolchain::chunk_sizes(manifest);
+    let chunks = sizes.len();
+    let missing: Vec<(BlobHash, u64)> = sizes
+        .into_iter()
+        .filter(|(hash, _)| !shared.store.has(hash))
+        .collect();
+    info!(toolchain = %id.short(), chunks, missing = missing.len(), sources = sources.len(), "fetching toolchain");
+    let progress = shared
+        .transfers
+        .begin(TransferKind::Fetch, format!("toolchain {}", id.short()));
+    progress.set_total(
+        missing.iter().map(|(_, size)| size).sum(),
+        missing.len() as u64,
+    );
+    let hashes: Vec<BlobHash> = missing.iter().map(|(hash, _)| *hash).collect();
+    let fetch = super::blobs::fetch(&worker.control, shared, sources, &hashes);
+    tokio::pin!(fetch);
+    let mut look = tokio::time::interval(PROGRESS_LOOK);
+    loop {
+        tokio::select! {
+            fetched = &mut fetch => return fetched,
+            _ = look.tick() => {
+                let arrived = missing.iter().filter(|(hash, _)| shared.store.has(hash));
+                let (bytes, count) = arrived.fold((0, 0), |(b, n), (_, size)| (b + size, n + 1));
+                progress.set_done(bytes, count);
+            }
+        }
+    }
 }
 
 /// Runs the check and the compile; every failure that is not the compiler's is a refusal.

@@ -21,6 +21,7 @@ use meshcc_wire::{read_msg_async, write_msg_async};
 use tokio::sync::{mpsc, oneshot};
 use tracing::{info, warn};
 
+use super::history::{output_label, Role};
 use super::mesh::Command;
 use super::shared::{Assignment, Shared};
 
@@ -72,6 +73,8 @@ impl Submitter {
             toolchain,
             compile: req,
         };
+        let first_output = job.compile.outputs.first();
+        let label = output_label(first_output.map(|o| std::path::Path::new(OsStr::from_bytes(o))));
         let mut tried = Vec::new();
         let mut worker = Some(first);
         let mut why = String::from("no worker was available");
@@ -79,8 +82,13 @@ impl Submitter {
             let peer = assignment.peer();
             tried.push(peer);
             let started = Instant::now();
+            let record = self.shared.history.start(Role::Remote, Some(peer), &label);
             let outcome = self.run_on(peer, &job).await;
             drop(assignment);
+            match &outcome {
+                Ok(response) => record.end(job_outcome(response)),
+                Err(_) => record.end("worker lost, unreachable or too slow"),
+            }
             match outcome {
                 Ok(JobResponse::Done(result)) => {
                     self.shared
@@ -154,6 +162,15 @@ impl Submitter {
         };
         self.mesh.send(pick).await.ok()?;
         answer.await.ok().flatten()
+    }
+}
+
+/// How a job ended, for the job history: `ok`, `compile error` or `refused: …`.
+pub fn job_outcome(response: &JobResponse) -> String {
+    match response {
+        JobResponse::Done(r) if r.exit == meshcc_wire::job::Exit::Code(0) => "ok".into(),
+        JobResponse::Done(_) => "compile error".into(),
+        JobResponse::Refused(r) => format!("refused: {}", refusal_phrase(r.kind)),
     }
 }
 

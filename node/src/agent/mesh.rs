@@ -26,9 +26,10 @@ use super::load::LoadMeter;
 use super::peers::PeerTable;
 pub use super::planner::PlanDecision;
 use super::planner::Planner;
+use super::progress::TransferKind;
 use super::shared::{Assignment, Shared};
 use super::AgentConfig;
-use crate::toolchain::package::Packaged;
+use crate::toolchain::package::{package_reporting, Packaged, Step};
 
 /// Identify's protocol string; a peer announcing anything else is not a meshcc agent.
 pub const IDENTIFY_PROTOCOL: &str = "/meshcc/id/1";
@@ -513,9 +514,16 @@ impl Mesh {
         let shared = self.local.shared.clone();
         let commands = self.commands.clone();
         info!(compiler = %compiler.display(), "packaging toolchain");
+        let progress = shared
+            .transfers
+            .begin(TransferKind::Package, compiler.display().to_string());
         tokio::task::spawn_blocking(move || {
-            let result = crate::toolchain::package::package(&compiler, &shared.store)
-                .map_err(|e| e.to_string());
+            let result = package_reporting(&compiler, &shared.store, &mut |step| match step {
+                Step::Listed { files, bytes } => progress.set_total(bytes, files),
+                Step::Stored { bytes } => progress.advance(bytes),
+            })
+            .map_err(|e| e.to_string());
+            drop(progress);
             let _ = commands.blocking_send(Command::Packaged { compiler, result });
         });
     }
@@ -535,6 +543,8 @@ impl Mesh {
             peers: self
                 .peers
                 .entries_marking(|p| self.local.shared.check.is_untrusted(p)),
+            monitor: self.local.shared.monitor_url.get().cloned(),
+            transfers: self.local.shared.transfers.snapshot(),
         }
     }
 

@@ -3,7 +3,7 @@
 use std::collections::{BTreeMap, HashMap};
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, OnceLock};
 use std::time::Instant;
 
 use libp2p::PeerId;
@@ -11,6 +11,8 @@ use libp2p::PeerId;
 use meshcc_wire::control::StatsReport;
 use meshcc_wire::ids::{BlobHash, ToolchainId};
 
+use super::history::History;
+use super::progress::Transfers;
 use crate::store::Store;
 
 /// Counters behind `meshcc stats`.
@@ -87,6 +89,12 @@ pub struct Shared {
     assigned: Mutex<HashMap<PeerId, Vec<Instant>>>,
     /// The result check: which remote results to re-run locally, and who failed it.
     pub check: super::verify::ResultCheck,
+    /// Recent jobs, for the web monitor.
+    pub history: Arc<History>,
+    /// Toolchain fetches and packagings under way.
+    pub transfers: Arc<Transfers>,
+    /// The web monitor's URL, once it listens.
+    pub monitor_url: OnceLock<String>,
 }
 
 impl Shared {
@@ -111,6 +119,9 @@ impl Shared {
             toolchains: Mutex::new(Vec::new()),
             assigned: Mutex::new(HashMap::new()),
             check: Default::default(),
+            history: Arc::default(),
+            transfers: Arc::default(),
+            monitor_url: OnceLock::new(),
         }
     }
 

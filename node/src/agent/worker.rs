@@ -23,6 +23,7 @@ use meshcc_wire::{read_msg_async, write_msg_async};
 use tokio::sync::{mpsc, oneshot, Semaphore};
 use tracing::{info, warn, Instrument};
 
+use super::history::{output_label, Role};
 use super::mesh::Command;
 use super::shared::{Counted, Shared};
 use crate::safepath::{absolute_lexical, plain_absolute};
@@ -126,13 +127,21 @@ impl Worker {
                 return refuse(RefusalKind::Forbidden, why);
             }
         };
+        let record = shared.history.start(
+            Role::Served,
+            Some(peer),
+            output_label(job.outputs.first().map(PathBuf::as_path)),
+        );
         // Fetching takes no slot: a job waiting for its toolchain or inputs does not keep
         // another, ready one from the CPU.
         let queued = Counted::new(shared, |s| &s.served_queued);
         let started = Instant::now();
         let tree = match self.fetch(peer, &job).await {
             Ok(tree) => tree,
-            Err(refusal) => return refusal,
+            Err(refusal) => {
+                record.end(super::jobs::job_outcome(&refusal));
+                return refusal;
+            }
         };
         let fetch_ms = started.elapsed().as_millis() as u64;
         let Ok(_permit) = self.slots.clone().acquire_owned().await else {
@@ -141,6 +150,7 @@ impl Worker {
         drop(queued);
         let _running = Counted::new(shared, |s| &s.served_running);
         let response = super::execute::execute(self, &tree, &job, fetch_ms).await;
+        record.end(super::jobs::job_outcome(&response));
         match &response {
             JobResponse::Done(r) => {
                 shared.stats.jobs_served.fetch_add(1, Ordering::Relaxed);

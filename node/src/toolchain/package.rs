@@ -64,8 +64,35 @@ pub struct Packaged {
     pub fingerprints: Vec<Fingerprint>,
 }
 
+/// How far packaging has come, for progress reports.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Step {
+    /// Every file is known: this many, of this many bytes in all.
+    Listed {
+        /// Files to store.
+        files: u64,
+        /// Their bytes.
+        bytes: u64,
+    },
+    /// One more file of this many bytes is in the store.
+    Stored {
+        /// Its size.
+        bytes: u64,
+    },
+}
+
 /// Packages `compiler` (an absolute path) into `store`.
 pub fn package(compiler: &Path, store: &Store) -> Result<Packaged, PackageError> {
+    package_reporting(compiler, store, &mut |_| {})
+}
+
+/// [`package`], telling `progress` each [`Step`]: a large compiler takes seconds to hash and
+/// store, and a user should see that it moves.
+pub fn package_reporting(
+    compiler: &Path,
+    store: &Store,
+    progress: &mut dyn FnMut(Step),
+) -> Result<Packaged, PackageError> {
     let version = probe(compiler, &["--version"])?;
     let version = version.lines().next().unwrap_or_default().to_owned();
     let clang = version.contains("clang");
@@ -100,7 +127,7 @@ pub fn package(compiler: &Path, store: &Store) -> Result<Packaged, PackageError>
         }
     }
     tree.add_dir_tree(Path::new("/usr/lib/locale/C.utf8"))?;
-    let (entries, fingerprints) = tree.store(store)?;
+    let (entries, fingerprints) = tree.store(store, progress)?;
     let manifest = ToolchainManifest {
         family: if clang { "clang" } else { "gcc" }.to_owned(),
         version,
@@ -262,7 +289,25 @@ impl Tree {
     }
 
     /// Stores every file as chunks; returns the sorted entries and the files' fingerprints.
-    fn store(self, store: &Store) -> Result<(Vec<ToolchainEntry>, Vec<Fingerprint>), PackageError> {
+    fn store(
+        self,
+        store: &Store,
+        progress: &mut dyn FnMut(Step),
+    ) -> Result<(Vec<ToolchainEntry>, Vec<Fingerprint>), PackageError> {
+        let files: Vec<&PathBuf> = self
+            .entries
+            .iter()
+            .filter(|(_, node)| matches!(node, Node::File))
+            .map(|(path, _)| path)
+            .collect();
+        progress(Step::Listed {
+            files: files.len() as u64,
+            bytes: files
+                .iter()
+                .filter_map(|p| fs::metadata(p).ok())
+                .map(|m| m.len())
+                .sum(),
+        });
         let mut entries = Vec::new();
         let mut prints = Vec::new();
         for (path, node) in self.entries {
@@ -291,6 +336,7 @@ impl Tree {
                         }
                     }
                     prints.push(Fingerprint::of(&path, &meta));
+                    progress(Step::Stored { bytes: meta.size() });
                     EntryKind::File {
                         size: meta.size(),
                         executable: meta.permissions().mode() & 0o111 != 0,
@@ -359,5 +405,37 @@ mod tests {
         for chunk in super::super::chunks(&p.manifest) {
             assert!(store.has(&chunk));
         }
+    }
+
+    #[test]
+    fn packaging_reports_every_file_it_stores_against_the_total() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(dir.path(), u64::MAX).unwrap();
+        let mut steps = Vec::new();
+        let p =
+            package_reporting(Path::new("/usr/bin/gcc"), &store, &mut |s| steps.push(s)).unwrap();
+        let Some((Step::Listed { files, bytes }, stored)) = steps.split_first() else {
+            panic!("the first step is not the list of files: {steps:?}");
+        };
+        let in_manifest: Vec<u64> = p
+            .manifest
+            .entries
+            .iter()
+            .filter_map(|e| match e.kind {
+                EntryKind::File { size, .. } => Some(size),
+                _ => None,
+            })
+            .collect();
+        assert_eq!(*files, in_manifest.len() as u64);
+        assert_eq!(*bytes, in_manifest.iter().sum::<u64>());
+        assert_eq!(stored.len() as u64, *files);
+        let stored_bytes: u64 = stored
+            .iter()
+            .map(|s| match s {
+                Step::Stored { bytes } => *bytes,
+                other => panic!("{other:?} after the list"),
+            })
+            .sum();
+        assert_eq!(stored_bytes, *bytes);
     }
 }

@@ -4,6 +4,7 @@ mod integrations;
 mod lab_build;
 mod mesh_lab;
 mod mesh_loopback;
+mod monitor;
 mod private_mesh;
 mod remote;
 mod result_check;

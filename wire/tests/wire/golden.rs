@@ -90,6 +90,8 @@ fn peers() -> PeersReport {
             untrusted: false,
         },
         peers: vec![],
+        monitor: None,
+        transfers: vec![],
     }
 }
 
@@ -785,6 +787,43 @@ fn golden_req_checked() {
         69 31 32 44 33 4b 6f 6f 57 42                     #           "12D3KooWB"
         64 73 61 6d 65                                    #         key "same"
         f4                                                #           false
+        "#,
+    );
+}
+
+/// A transfer as `ControlResponse::Peers` lists it (the list and the monitor URL are left out
+/// of the encoding when empty, so older readers and `golden_resp_peers` see no change).
+#[test]
+fn golden_transfer_progress() {
+    check(
+        TransferProgress {
+            kind: "fetch".into(),
+            what: "toolchain abab".into(),
+            done_bytes: 1 << 20,
+            total_bytes: 4 << 20,
+            done_items: 1,
+            total_items: 4,
+            elapsed_ms: 1500,
+        },
+        r#"
+        00 00 00 6a                                   # frame length 106
+        82                                            # array(2)
+        01                                            #   1
+        a7                                            #   map(7)
+        64 6b 69 6e 64                                #     key "kind"
+        65 66 65 74 63 68                             #       "fetch"
+        64 77 68 61 74                                #     key "what"
+        6e 74 6f 6f 6c 63 68 61 69 6e 20 61 62 61 62  #       "toolchain abab"
+        6a 64 6f 6e 65 5f 62 79 74 65 73              #     key "done_bytes"
+        1a 00 10 00 00                                #       1048576
+        6b 74 6f 74 61 6c 5f 62 79 74 65 73           #     key "total_bytes"
+        1a 00 40 00 00                                #       4194304
+        6a 64 6f 6e 65 5f 69 74 65 6d 73              #     key "done_items"
+        01                                            #       1
+        6b 74 6f 74 61 6c 5f 69 74 65 6d 73           #     key "total_items"
+        04                                            #       4
+        6a 65 6c 61 70 73 65 64 5f 6d 73              #     key "elapsed_ms"
+        19 05 dc                                      #       1500
         "#,
     );
 }
