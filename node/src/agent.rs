@@ -11,6 +11,7 @@ pub mod config;
 pub mod control;
 pub mod discovery;
 pub mod execute;
+pub mod failures;
 pub mod identity;
 pub mod jobs;
 pub mod load;

@@ -99,6 +99,7 @@ fn request_name(r: &ControlRequest) -> &'static str {
         ControlRequest::Plan(_) => "plan",
         ControlRequest::Submit(_) => "submit",
         ControlRequest::Finished(_) => "finished",
+        ControlRequest::Health => "health",
     }
 }
 
@@ -127,6 +128,9 @@ async fn answer(
         ControlRequest::Jobs => ask(submitter, Command::Jobs)
             .await
             .map_or_else(shutting_down, ControlResponse::Jobs),
+        ControlRequest::Health => ask(submitter, Command::Health)
+            .await
+            .map_or_else(shutting_down, ControlResponse::Health),
         ControlRequest::Plan(plan) => {
             let compiler = PathBuf::from(OsStr::from_bytes(&plan.compiler));
             if !compiler.is_absolute() {

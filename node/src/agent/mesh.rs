@@ -11,7 +11,9 @@ use futures::StreamExt;
 use libp2p::swarm::behaviour::toggle::Toggle;
 use libp2p::swarm::{NetworkBehaviour, SwarmEvent};
 use libp2p::{identify, mdns, ping, request_response, Multiaddr, PeerId, StreamProtocol, Swarm};
-use meshcc_wire::control::{JobsReport, PeerEntry, PeerName, PeersReport, StatsReport};
+use meshcc_wire::control::{
+    FailureKind, HealthReport, JobsReport, PeerEntry, PeerName, PeersReport, StatsReport,
+};
 use meshcc_wire::ids::ToolchainId;
 use meshcc_wire::mesh::{NodeStatus, StatusAck, STATUS_PROTOCOL};
 use tokio::sync::{mpsc, oneshot};
@@ -19,6 +21,7 @@ use tracing::{debug, info, warn};
 
 use super::codec::{CborCodec, Traffic};
 use super::discovery::Discovery;
+use super::failures::{self, Failures};
 use super::load::LoadMeter;
 use super::peers::PeerTable;
 pub use super::planner::PlanDecision;
@@ -63,6 +66,8 @@ pub enum Command {
     Stats(oneshot::Sender<StatsReport>),
     /// The parallelism on offer.
     Jobs(oneshot::Sender<JobsReport>),
+    /// Discovery settings and failed connections, for `meshcc doctor`.
+    Health(oneshot::Sender<HealthReport>),
     /// Where a client's compile with this compiler should run.
     Plan {
         /// The compiler's absolute path.
@@ -163,6 +168,13 @@ pub struct Mesh {
     /// Connected peers whose last status push failed; pushed again on the next tick rather
     /// than left with our old status until the heartbeat.
     repush: std::collections::HashSet<PeerId>,
+    /// Connections that failed, and why (for `meshcc doctor`).
+    failures: Failures,
+    /// Peers mDNS has reported, to tell "multicast finds nobody" from "nobody connects".
+    mdns_seen: std::collections::HashSet<PeerId>,
+    mdns: bool,
+    static_peers: Vec<String>,
+    private: bool,
 }
 
 impl Mesh {
@@ -256,6 +268,11 @@ impl Mesh {
             started: Instant::now(),
             commands,
             repush: Default::default(),
+            failures: Failures::default(),
+            mdns_seen: Default::default(),
+            mdns: config.mdns,
+            static_peers: config.peers.iter().map(Multiaddr::to_string).collect(),
+            private: config.mesh_key.is_some(),
         })
     }
 
@@ -362,6 +379,7 @@ impl Mesh {
             } => {
                 debug!(peer = ?peer_id, "dial failed: {error}");
                 self.discovery.dial_failed(connection_id);
+                self.record_dial_failure(peer_id, &error);
             }
             SwarmEvent::IncomingConnectionError {
                 send_back_addr,
@@ -370,6 +388,13 @@ impl Mesh {
             } => {
                 // A wrong mesh key or a stranger's protocol ends here.
                 debug!(addr = %send_back_addr, "incoming connection failed: {error}");
+                let detail = error_chain(&error);
+                self.failures.record(
+                    failures::classify(&detail),
+                    without_port(&send_back_addr).to_string(),
+                    None,
+                    detail,
+                );
             }
             SwarmEvent::Behaviour(event) => self.on_behaviour_event(event),
             _ => {}
@@ -381,6 +406,7 @@ impl Mesh {
             BehaviourEvent::Mdns(mdns::Event::Discovered(found)) => {
                 for (peer, addr) in found {
                     debug!(%peer, %addr, "mDNS discovered");
+                    self.mdns_seen.insert(peer);
                     self.discovery.mdns_discovered(peer, addr);
                 }
             }
@@ -417,6 +443,24 @@ impl Mesh {
                 protocol = info.protocol_version,
                 agent = info.agent_version,
                 "peer is not a meshcc agent of this protocol; ignoring it"
+            );
+            let kind = if info.protocol_version.starts_with("/meshcc/") {
+                FailureKind::ProtocolVersion
+            } else {
+                FailureKind::NotMeshcc
+            };
+            let address = self
+                .peers
+                .address_of(&peer)
+                .map_or_else(|| "unknown".to_owned(), Multiaddr::to_string);
+            self.failures.record(
+                kind,
+                address,
+                Some(peer),
+                format!(
+                    "it speaks {} ({}); this agent speaks {IDENTIFY_PROTOCOL}",
+                    info.protocol_version, info.agent_version
+                ),
             );
             self.discovery.ignore(peer);
             let _ = self.swarm.disconnect_peer_id(peer);
@@ -470,6 +514,16 @@ impl Mesh {
             Command::Jobs(reply) => {
                 let _ = reply.send(self.jobs());
             }
+            Command::Health(reply) => {
+                let _ = reply.send(HealthReport {
+                    uptime_secs: self.started.elapsed().as_secs(),
+                    mdns: self.mdns,
+                    mdns_discovered: self.mdns_seen.len() as u64,
+                    static_peers: self.static_peers.clone(),
+                    mesh_key: self.private,
+                    failures: self.failures.report(),
+                });
+            }
             Command::Plan { compiler, reply } => {
                 let (decision, package) = self.planner.plan(&compiler, &self.peers);
                 let _ = reply.send(decision);
@@ -489,6 +543,32 @@ impl Mesh {
                 let _ = reply.send(Planner::holders(&toolchain, &self.peers));
             }
             Command::Packaged { compiler, result } => self.planner.packaged(compiler, result),
+        }
+    }
+
+    fn record_dial_failure(&mut self, peer: Option<PeerId>, error: &libp2p::swarm::DialError) {
+        use libp2p::swarm::DialError;
+        match error {
+            DialError::Transport(tries) => {
+                for (addr, e) in tries {
+                    let detail = error_chain(e);
+                    self.failures
+                        .record(failures::classify(&detail), addr.to_string(), peer, detail);
+                }
+            }
+            // Not failures of the network: a dial made moot by another connection, or one
+            // the swarm declined to start.
+            DialError::Aborted | DialError::DialPeerConditionFalse(_) | DialError::NoAddresses => {}
+            other => {
+                let address = match other {
+                    DialError::WrongPeerId { address, .. }
+                    | DialError::LocalPeerId { address } => address.to_string(),
+                    _ => "unknown".to_owned(),
+                };
+                let detail = error_chain(other);
+                self.failures
+                    .record(FailureKind::Other, address, peer, detail);
+            }
         }
     }
 
@@ -571,4 +651,29 @@ fn listen_addrs(config: &AgentConfig) -> Vec<Multiaddr> {
         }
     }
     out
+}
+
+/// An error and its sources, joined: libp2p's top-level texts ("Failed to negotiate transport
+/// protocol(s)") say little; the reason is further down.
+fn error_chain(error: &dyn std::error::Error) -> String {
+    let mut parts: Vec<String> = Vec::new();
+    let mut next = Some(error);
+    while let Some(e) = next {
+        let text = e.to_string();
+        // Layers often repeat their inner error's text, or have none of their own.
+        if !text.is_empty() && parts.last().is_none_or(|last| !last.ends_with(&text)) {
+            parts.push(text);
+        }
+        next = e.source();
+    }
+    parts.join(": ")
+}
+
+/// An incoming connection's address without its port: the far end dials from a fresh port
+/// each time, and one host's failures belong in one row.
+fn without_port(addr: &Multiaddr) -> Multiaddr {
+    use libp2p::multiaddr::Protocol;
+    addr.iter()
+        .filter(|p| !matches!(p, Protocol::Tcp(_) | Protocol::Udp(_)))
+        .collect()
 }
