@@ -5,3 +5,4 @@ mod mesh_lab;
 mod mesh_loopback;
 mod remote;
 mod util;
+mod ux;
