@@ -180,7 +180,7 @@ pub fn main() -> ExitCode {
     match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
-            eprintln!("meshcc: {e:#}");
+            eprintln!("meshcc: {}", report::error_sentence(e.as_ref()));
             ExitCode::FAILURE
         }
     }

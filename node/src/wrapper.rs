@@ -223,7 +223,10 @@ fn local_command(located: &Located, args: &[OsString]) -> Command {
 /// Replaces this process with the real compiler.
 pub fn exec_local(located: &Located, args: &[OsString]) -> ExitCode {
     let err = local_command(located, args).exec();
-    eprintln!("meshcc: cannot run {}: {err}", located.path.display());
+    eprintln!(
+        "meshcc: cannot run {}: {err}; check that it is an executable compiler",
+        located.path.display()
+    );
     ExitCode::from(127)
 }
 
@@ -233,7 +236,10 @@ fn run_local_leased(located: &Located, args: &[OsString], mut client: Client) ->
     let status = match local_command(located, args).status() {
         Ok(status) => status,
         Err(e) => {
-            eprintln!("meshcc: cannot run {}: {e}", located.path.display());
+            eprintln!(
+                "meshcc: cannot run {}: {e}; check that it is an executable compiler",
+                located.path.display()
+            );
             return ExitCode::from(127);
         }
     };

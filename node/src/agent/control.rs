@@ -34,10 +34,10 @@ pub fn bind(path: &Path) -> Result<UnixListener> {
             );
         }
         std::fs::remove_file(path)
-            .with_context(|| format!("cannot remove stale socket {}", path.display()))?;
+            .with_context(|| format!("cannot remove the stale control socket {} left by a stopped agent; remove it by hand", path.display()))?;
     }
     let listener = UnixListener::bind(path)
-        .with_context(|| format!("cannot bind control socket {}", path.display()))?;
+        .with_context(|| format!("cannot create the control socket {} (is the state directory writable? choose another with --state-dir)", path.display()))?;
     // Every local user may compile through the agent; jobs run sandboxed whoever sends them.
     let _ = std::fs::set_permissions(path, std::os::unix::fs::PermissionsExt::from_mode(0o666));
     Ok(listener)

@@ -204,7 +204,7 @@ impl Mesh {
                 query_interval: MDNS_QUERY,
                 ..Default::default()
             };
-            Some(mdns::tokio::Behaviour::new(cfg, local_id).context("cannot start mDNS")?)
+            Some(mdns::tokio::Behaviour::new(cfg, local_id).context("cannot start mDNS on this host; start the agent with --no-mdns and give peers with --peer")?)
         } else {
             None
         };
@@ -237,7 +237,7 @@ impl Mesh {
         for addr in listen_addrs(config) {
             swarm
                 .listen_on(addr.clone())
-                .with_context(|| format!("cannot listen on {addr}"))?;
+                .with_context(|| format!("cannot listen on {addr}; choose another address or port with --listen"))?;
         }
         info!(
             peer = %local_id,
@@ -388,7 +388,7 @@ impl Mesh {
             } => {
                 // A wrong mesh key or a stranger's protocol ends here.
                 debug!(addr = %send_back_addr, "incoming connection failed: {error}");
-                let detail = error_chain(&error);
+                let detail = crate::report::error_sentence(&error);
                 self.failures.record(
                     failures::classify(&detail),
                     without_port(&send_back_addr).to_string(),
@@ -551,7 +551,7 @@ impl Mesh {
         match error {
             DialError::Transport(tries) => {
                 for (addr, e) in tries {
-                    let detail = error_chain(e);
+                    let detail = crate::report::error_sentence(e);
                     self.failures
                         .record(failures::classify(&detail), addr.to_string(), peer, detail);
                 }
@@ -565,7 +565,7 @@ impl Mesh {
                     | DialError::LocalPeerId { address } => address.to_string(),
                     _ => "unknown".to_owned(),
                 };
-                let detail = error_chain(other);
+                let detail = crate::report::error_sentence(other);
                 self.failures
                     .record(FailureKind::Other, address, peer, detail);
             }
@@ -651,22 +651,6 @@ fn listen_addrs(config: &AgentConfig) -> Vec<Multiaddr> {
         }
     }
     out
-}
-
-/// An error and its sources, joined: libp2p's top-level texts ("Failed to negotiate transport
-/// protocol(s)") say little; the reason is further down.
-fn error_chain(error: &dyn std::error::Error) -> String {
-    let mut parts: Vec<String> = Vec::new();
-    let mut next = Some(error);
-    while let Some(e) = next {
-        let text = e.to_string();
-        // Layers often repeat their inner error's text, or have none of their own.
-        if !text.is_empty() && parts.last().is_none_or(|last| !last.ends_with(&text)) {
-            parts.push(text);
-        }
-        next = e.source();
-    }
-    parts.join(": ")
 }
 
 /// An incoming connection's address without its port: the far end dials from a fresh port

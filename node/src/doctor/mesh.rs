@@ -237,6 +237,8 @@ fn discovery_checks(out: &mut Vec<Check>, peers: &PeersReport, h: &HealthReport)
 
 /// A failed connection, in words, with what to do.
 fn failure_check(f: &ConnectionFailure, private: bool) -> Check {
+    // The detail ends sentences here; some errors bring their own full stop.
+    let detail = f.detail.trim_end_matches('.');
     let times = format!(
         "{} time(s), last {} ago",
         f.count,
@@ -257,7 +259,7 @@ fn failure_check(f: &ConnectionFailure, private: bool) -> Check {
                 } else {
                     "a mesh key while this one has none"
                 },
-                f.detail
+                detail
             ),
             "Give every agent of the mesh the same --mesh-key file (compare them with \
              `sha256sum`), or none to all.",
@@ -266,7 +268,7 @@ fn failure_check(f: &ConnectionFailure, private: bool) -> Check {
             "connections",
             format!(
                 "{who} is a meshcc agent of another protocol version and is ignored ({times}): {}.",
-                f.detail
+                detail
             ),
             "Install the same meshcc release on every machine of the mesh.",
         ),
@@ -274,7 +276,7 @@ fn failure_check(f: &ConnectionFailure, private: bool) -> Check {
             "connections",
             format!(
                 "{who} speaks libp2p but is not a meshcc agent, so it is ignored ({times}): {}.",
-                f.detail
+                detail
             ),
         ),
         FailureKind::Refused => Check::warn(
@@ -285,13 +287,13 @@ fn failure_check(f: &ConnectionFailure, private: bool) -> Check {
         ),
         FailureKind::NoRoute => Check::warn(
             "connections",
-            format!("{who} cannot be reached ({times}): {}.", f.detail),
+            format!("{who} cannot be reached ({times}): {}.", detail),
             "Check the route and the firewall between the two machines: the agent's TCP port \
              (and, without a mesh key, the same UDP port for QUIC) must be open.",
         ),
         FailureKind::Other => Check::warn(
             "connections",
-            format!("Connections with {who} failed ({times}): {}.", f.detail),
+            format!("Connections with {who} failed ({times}): {}.", detail),
             "Look at the agent's log (MESHCC_LOG_LEVEL=debug) on both machines for the cause.",
         ),
     }
