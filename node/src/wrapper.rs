@@ -125,11 +125,20 @@ fn try_mesh(located: &Located, args: &[OsString]) -> Result<ExitCode, String> {
                 ControlResponse::Fallback(why) => Err(format!(
                     "the mesh could not compile it ({why}; worker {worker})"
                 )),
-                other => Err(format!("unexpected answer from the agent: {other:?}")),
+                other => Err(unexpected(&other)),
             }
         }
-        other => Err(format!("unexpected answer from the agent: {other:?}")),
+        other => Err(unexpected(&other)),
     }
+}
+
+/// For the log: an answer the wrapper did not expect (a release mismatch with the agent).
+fn unexpected(response: &ControlResponse) -> String {
+    format!(
+        "unexpected answer from the agent (a {} message); compiling locally. Run the same meshcc \
+         release as the agent",
+        crate::cli::response_name(response)
+    )
 }
 
 /// Writes a successful remote result as the compiler would have; a failed one is compiled
@@ -137,7 +146,11 @@ fn try_mesh(located: &Located, args: &[OsString]) -> Result<ExitCode, String> {
 fn deliver(inv: &Invocation, outputs: &[PathBuf], result: JobResult) -> Result<ExitCode, String> {
     if result.exit != Exit::Code(0) {
         debug!(stderr = %String::from_utf8_lossy(&result.stderr), "remote compile failed");
-        return Err(format!("the remote compile failed ({:?}); compiling again locally for the compiler's own words", result.exit));
+        let how = match result.exit {
+            Exit::Code(code) => format!("exit status {code}"),
+            Exit::Signal(signal) => format!("signal {signal}"),
+        };
+        return Err(format!("the remote compile failed ({how}); compiling again locally for the compiler's own words"));
     }
     for file in &result.outputs {
         let path = PathBuf::from(OsStr::from_bytes(&file.path));
