@@ -76,8 +76,12 @@ pub fn run(config: AgentConfig) -> Result<()> {
 
         let stream = libp2p_stream::Behaviour::new();
         let mut control = stream.new_control();
-        let jobs_in = control.accept(jobs::JOB).context("cannot register the job protocol twice in one agent")?;
-        let blobs_in = control.accept(blobs::BLOB).context("cannot register the blob protocol twice in one agent")?;
+        let jobs_in = control
+            .accept(jobs::JOB)
+            .context("cannot register the job protocol twice in one agent")?;
+        let blobs_in = control
+            .accept(blobs::BLOB)
+            .context("cannot register the blob protocol twice in one agent")?;
         let (tx, rx) = mpsc::channel(256);
         let mesh = mesh::Mesh::new(
             &config,

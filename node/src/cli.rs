@@ -217,7 +217,9 @@ pub fn response_name(response: &ControlResponse) -> &'static str {
 fn setup_masquerade(dir: &Path, meshcc: Option<PathBuf>) -> anyhow::Result<()> {
     let me = std::env::current_exe()
         .and_then(|p| p.canonicalize())
-        .map_err(|e| anyhow::anyhow!("cannot tell where this meshcc is ({e}); give --meshcc PATH"))?;
+        .map_err(|e| {
+            anyhow::anyhow!("cannot tell where this meshcc is ({e}); give --meshcc PATH")
+        })?;
     let target = meshcc.unwrap_or_else(|| me.clone());
     let names = masquerade::names_to_link(&std::env::var_os("PATH").unwrap_or_default(), &me);
     let dir = std::path::absolute(dir)?;

@@ -17,10 +17,13 @@ pub const BASE_NAMES: &[&str] = &["gcc", "g++", "cc", "c++", "clang", "clang++"]
 pub fn is_compiler_name(name: &str) -> bool {
     BASE_NAMES.iter().any(|base| {
         name == *base
-            || name.strip_prefix(base).and_then(|r| r.strip_prefix('-')).is_some_and(|v| {
-                v.starts_with(|c: char| c.is_ascii_digit())
-                    && v.chars().all(|c| c.is_ascii_digit() || c == '.')
-            })
+            || name
+                .strip_prefix(base)
+                .and_then(|r| r.strip_prefix('-'))
+                .is_some_and(|v| {
+                    v.starts_with(|c: char| c.is_ascii_digit())
+                        && v.chars().all(|c| c.is_ascii_digit() || c == '.')
+                })
     })
 }
 
@@ -105,7 +108,14 @@ mod tests {
         for yes in ["gcc", "g++-12", "clang++-14", "clang-14.0", "cc", "c++"] {
             assert!(is_compiler_name(yes), "{yes}");
         }
-        for no in ["gcc-ar", "gcc-ar-12", "clang-format", "g++x", "ccache", "gcc-"] {
+        for no in [
+            "gcc-ar",
+            "gcc-ar-12",
+            "clang-format",
+            "g++x",
+            "ccache",
+            "gcc-",
+        ] {
             assert!(!is_compiler_name(no), "{no}");
         }
     }
@@ -122,7 +132,10 @@ mod tests {
         let err = setup(&dir, &me, &names).unwrap_err();
         assert!(format!("{err:#}").contains("left alone"), "{err:#}");
         assert_eq!(std::fs::read_link(dir.join("gcc")).unwrap(), me);
-        assert_eq!(std::fs::read_to_string(dir.join("cc")).unwrap(), "a real file");
+        assert_eq!(
+            std::fs::read_to_string(dir.join("cc")).unwrap(),
+            "a real file"
+        );
         // Again: the existing link is replaced, not an error.
         let names: BTreeSet<String> = ["gcc".to_string()].into();
         assert_eq!(setup(&dir, &me, &names).unwrap(), vec!["gcc".to_string()]);

@@ -198,6 +198,19 @@ pub fn jobs_json(jobs: &JobsReport) -> String {
     serde_json::json!({ "schema": "meshcc.jobs/1", "jobs": jobs.jobs }).to_string()
 }
 
+/// An error and its causes in one line, for people: libp2p's and anyhow's layers often repeat
+/// the text of the error they wrap, or have none of their own, and neither helps a reader.
+pub fn error_sentence(error: &(dyn std::error::Error + 'static)) -> String {
+    let mut parts: Vec<String> = Vec::new();
+    for e in std::iter::successors(Some(error), |e| e.source()) {
+        let text = e.to_string();
+        if !text.is_empty() && parts.last().is_none_or(|last| !last.contains(&text)) {
+            parts.push(text);
+        }
+    }
+    parts.join(": ")
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -211,17 +224,4 @@ mod tests {
         );
         assert_eq!(short_address("/unix/x"), "/unix/x");
     }
-}
-
-/// An error and its causes in one line, for people: libp2p's and anyhow's layers often repeat
-/// the text of the error they wrap, or have none of their own, and neither helps a reader.
-pub fn error_sentence(error: &(dyn std::error::Error + 'static)) -> String {
-    let mut parts: Vec<String> = Vec::new();
-    for e in std::iter::successors(Some(error), |e| e.source()) {
-        let text = e.to_string();
-        if !text.is_empty() && parts.last().is_none_or(|last| !last.contains(&text)) {
-            parts.push(text);
-        }
-    }
-    parts.join(": ")
 }

@@ -128,8 +128,12 @@ impl AgentArgs {
 }
 
 fn read_file(path: &Path) -> Result<FileConfig> {
-    let text = std::fs::read_to_string(path)
-        .with_context(|| format!("cannot read the config file {} (check the path given to --config or MESHCC_CONFIG)", path.display()))?;
+    let text = std::fs::read_to_string(path).with_context(|| {
+        format!(
+            "cannot read the config file {} (check the path given to --config or MESHCC_CONFIG)",
+            path.display()
+        )
+    })?;
     toml::from_str(&text).with_context(|| {
         format!(
             "the config file {} is not valid: it must be TOML with the long options of \

@@ -59,8 +59,12 @@ pub fn load_or_create(state_dir: &Path) -> Result<Keypair> {
 /// hashed, so its format does not matter, but surrounding white space is ignored so that an
 /// editor's trailing newline does not split a mesh.
 pub fn mesh_psk(path: &Path) -> Result<PreSharedKey> {
-    let content =
-        fs::read(path).with_context(|| format!("cannot read the mesh key {} given to --mesh-key", path.display()))?;
+    let content = fs::read(path).with_context(|| {
+        format!(
+            "cannot read the mesh key {} given to --mesh-key",
+            path.display()
+        )
+    })?;
     let secret = content.trim_ascii();
     if secret.len() < 16 {
         bail!(

@@ -235,9 +235,9 @@ impl Mesh {
             .with_idle_connection_timeout(Duration::from_secs(365 * 24 * 3600));
         let mut swarm = Swarm::new(transport, behaviour, local_id, swarm_config);
         for addr in listen_addrs(config) {
-            swarm
-                .listen_on(addr.clone())
-                .with_context(|| format!("cannot listen on {addr}; choose another address or port with --listen"))?;
+            swarm.listen_on(addr.clone()).with_context(|| {
+                format!("cannot listen on {addr}; choose another address or port with --listen")
+            })?;
         }
         info!(
             peer = %local_id,
@@ -552,8 +552,12 @@ impl Mesh {
             DialError::Transport(tries) => {
                 for (addr, e) in tries {
                     let detail = crate::report::error_sentence(e);
-                    self.failures
-                        .record(failures::classify(&detail), addr.to_string(), peer, detail);
+                    self.failures.record(
+                        failures::classify(&detail),
+                        addr.to_string(),
+                        peer,
+                        detail,
+                    );
                 }
             }
             // Not failures of the network: a dial made moot by another connection, or one
@@ -561,8 +565,9 @@ impl Mesh {
             DialError::Aborted | DialError::DialPeerConditionFalse(_) | DialError::NoAddresses => {}
             other => {
                 let address = match other {
-                    DialError::WrongPeerId { address, .. }
-                    | DialError::LocalPeerId { address } => address.to_string(),
+                    DialError::WrongPeerId { address, .. } | DialError::LocalPeerId { address } => {
+                        address.to_string()
+                    }
                     _ => "unknown".to_owned(),
                 };
                 let detail = crate::report::error_sentence(other);

@@ -66,7 +66,9 @@ pub fn checks(out: &mut Vec<Check>, agent: Option<&AgentView>) {
         }
     };
     let path_var = std::env::var_os("PATH").unwrap_or_default();
-    let me = std::env::current_exe().ok().and_then(|p| p.canonicalize().ok());
+    let me = std::env::current_exe()
+        .ok()
+        .and_then(|p| p.canonicalize().ok());
     let mut seen = BTreeSet::new();
     let mut sandboxed = false;
     for name in COMPILERS {
@@ -100,7 +102,10 @@ pub fn checks(out: &mut Vec<Check>, agent: Option<&AgentView>) {
     if seen.is_empty() {
         out.push(Check::warn(
             "toolchain",
-            format!("None of {} is in PATH, so packaging was not tried.", COMPILERS.join(", ")),
+            format!(
+                "None of {} is in PATH, so packaging was not tried.",
+                COMPILERS.join(", ")
+            ),
             "Install a compiler (e.g. `apt-get install gcc g++`), or add its directory to PATH.",
         ));
     }
@@ -212,7 +217,10 @@ fn sandbox_probe(
         writable: Vec::new(),
         program: JailPath::new(compiler).map_err(|e| e.to_string())?,
         argv,
-        env: vec![(ByteBuf::from(b"PATH".to_vec()), ByteBuf::from(b"/usr/bin:/bin".to_vec()))],
+        env: vec![(
+            ByteBuf::from(b"PATH".to_vec()),
+            ByteBuf::from(b"/usr/bin:/bin".to_vec()),
+        )],
         outputs: vec![jail("/tmp/probe.o")?],
         limits: Limits::default(),
         identity: Default::default(),

@@ -15,7 +15,10 @@ const PROBE: &str = "int meshcc_doctor_probe(int x) { return x * 3 + 1; }\n";
 
 /// Adds the wrapping checks.
 pub fn checks(out: &mut Vec<Check>) {
-    let Some(me) = std::env::current_exe().ok().and_then(|p| p.canonicalize().ok()) else {
+    let Some(me) = std::env::current_exe()
+        .ok()
+        .and_then(|p| p.canonicalize().ok())
+    else {
         out.push(Check::warn(
             "wrapping",
             "Cannot tell where this meshcc is, so masquerade directories cannot be checked.",
@@ -77,18 +80,22 @@ fn masquerade_dir(out: &mut Vec<Check>, dir: &Path, me: &Path, path_var: &OsStri
             ));
             continue;
         }
-        match locate_in(name.as_ref(), path_var, Some(me), None) {
-            Ok(real) => match probe(name, &real.path) {
-                Ok(()) => wrapped.push(format!("{name} → {}", real.path.display())),
-                Err(why) => out.push(Check::fail(
-                    "wrapping",
-                    format!("Compiling through `{name}` (meshcc, then {}) fails: {why}", real.path.display()),
-                    "Fix what the message names; `MESHCC_LOG=/dev/stderr MESHCC_LOG_LEVEL=debug` shows each step meshcc takes.",
-                )),
-            },
-            // A link for a compiler this machine does not have (setup-masquerade always makes
-            // the base names): harmless until a build calls it.
-            Err(_) => {}
+        // A link for a compiler this machine does not have (setup-masquerade always makes the
+        // base names) is harmless until a build calls it.
+        let Ok(real) = locate_in(name.as_ref(), path_var, Some(me), None) else {
+            continue;
+        };
+        match probe(name, &real.path) {
+            Ok(()) => wrapped.push(format!("{name} → {}", real.path.display())),
+            Err(why) => out.push(Check::fail(
+                "wrapping",
+                format!(
+                    "Compiling through `{name}` (meshcc, then {}) fails: {why}",
+                    real.path.display()
+                ),
+                "Fix what the message names; `MESHCC_LOG=/dev/stderr MESHCC_LOG_LEVEL=debug` \
+                 shows each step meshcc takes.",
+            )),
         }
     }
     if !wrapped.is_empty() {
@@ -132,7 +139,12 @@ fn probe(name: &str, real: &Path) -> Result<(), String> {
     let compile = |program: &Path, object: &str| -> Result<Vec<u8>, String> {
         let output = Command::new(program)
             .current_dir(tmp.path())
-            .args(["-c", source.file_name().unwrap().to_str().unwrap(), "-o", object])
+            .args([
+                "-c",
+                source.file_name().unwrap().to_str().unwrap(),
+                "-o",
+                object,
+            ])
             .output()
             .map_err(|e| format!("cannot run {}: {e}", program.display()))?;
         if !output.status.success() {

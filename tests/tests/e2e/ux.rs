@@ -13,7 +13,10 @@ use meshcc_simulations::lab::{AgentOptions, Lab, LabConfig};
 use crate::util::{bin, needs_root, wait_for, Agent};
 
 fn repo() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).parent().unwrap().to_owned()
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .unwrap()
+        .to_owned()
 }
 
 fn text(out: &Output) -> String {
@@ -59,11 +62,7 @@ fn install_compiles_through_the_masquerade_dir_and_uninstall_leaves_nothing() {
         assert!(out.status.success(), "install.sh {extra:?}: {}", text(&out));
         text(&out)
     };
-    install(&[
-        "--binary",
-        bin("meshcc").to_str().unwrap(),
-        "--no-start",
-    ]);
+    install(&["--binary", bin("meshcc").to_str().unwrap(), "--no-start"]);
     let meshcc = prefix.join("bin/meshcc");
     let masq = prefix.join("lib/meshcc/masquerade");
     let unit = etc.join("systemd/system/meshcc-agent.service");
@@ -103,23 +102,39 @@ fn install_compiles_through_the_masquerade_dir_and_uninstall_leaves_nothing() {
     // The config file, all comments, is read by the agent as valid.
     let agent = Agent::start(
         &root.join("state"),
-        &["--config".into(), etc.join("meshcc/agent.toml").to_str().unwrap().into()],
+        &[
+            "--config".into(),
+            etc.join("meshcc/agent.toml").to_str().unwrap().into(),
+        ],
     );
 
     // A build that calls `gcc` and `g++` by name, with the masquerade directory first in PATH.
     let src = root.join("src");
     std::fs::create_dir(&src).unwrap();
-    std::fs::write(src.join("a.c"), "#include <stdio.h>\nint main(void) { puts(\"hi\"); return 0; }\n").unwrap();
-    std::fs::write(src.join("b.cc"), "#include <vector>\nint f() { std::vector<int> v{1, 2}; return v.size(); }\n").unwrap();
+    std::fs::write(
+        src.join("a.c"),
+        "#include <stdio.h>\nint main(void) { puts(\"hi\"); return 0; }\n",
+    )
+    .unwrap();
+    std::fs::write(
+        src.join("b.cc"),
+        "#include <vector>\nint f() { std::vector<int> v{1, 2}; return v.size(); }\n",
+    )
+    .unwrap();
     let path = std::env::join_paths(
-        std::iter::once(masq.clone()).chain(std::env::split_paths(&std::env::var_os("PATH").unwrap())),
+        std::iter::once(masq.clone())
+            .chain(std::env::split_paths(&std::env::var_os("PATH").unwrap())),
     )
     .unwrap();
     let log = root.join("client.log");
-    for (compiler, file, real) in [("gcc", "a.c", "/usr/bin/gcc"), ("g++", "b.cc", "/usr/bin/g++")] {
+    for (compiler, file, real) in [
+        ("gcc", "a.c", "/usr/bin/gcc"),
+        ("g++", "b.cc", "/usr/bin/g++"),
+    ] {
         let run = |program: &str, object: &str, via_meshcc: bool| {
             let mut cmd = Command::new(program);
-            cmd.current_dir(&src).args(["-O2", "-g", "-c", file, "-o", object]);
+            cmd.current_dir(&src)
+                .args(["-O2", "-g", "-c", file, "-o", object]);
             if via_meshcc {
                 cmd.env("PATH", &path)
                     .env("MESHCC_SOCKET", agent.socket())
@@ -132,7 +147,10 @@ fn install_compiles_through_the_masquerade_dir_and_uninstall_leaves_nothing() {
         };
         let wrapped = run(compiler, &format!("{file}.wrapped.o"), true);
         let local = run(real, &format!("{file}.local.o"), false);
-        assert!(wrapped == local, "{compiler} through the masquerade directory differs from {real}");
+        assert!(
+            wrapped == local,
+            "{compiler} through the masquerade directory differs from {real}"
+        );
     }
     let client_log = std::fs::read_to_string(&log).unwrap_or_default();
     assert!(
@@ -149,7 +167,10 @@ fn install_compiles_through_the_masquerade_dir_and_uninstall_leaves_nothing() {
         .flat_map(|d| files_under(d))
         .collect();
     assert!(left.is_empty(), "uninstall left {left:?}");
-    assert!(!prefix.exists() && !etc.exists(), "uninstall left directories");
+    assert!(
+        !prefix.exists() && !etc.exists(),
+        "uninstall left directories"
+    );
 }
 
 /// `meshcc doctor` against `agent`, with a masquerade-free PATH; (exit success, text).
@@ -178,13 +199,22 @@ fn doctor_reports_peers_latency_and_a_peer_with_another_mesh_key() {
     let keys = tmp.path();
     std::fs::write(keys.join("ours.key"), "the loopback mesh's secret, 32 b").unwrap();
     std::fs::write(keys.join("theirs.key"), "another mesh's secret, 32 bytes!").unwrap();
-    let key = |k: &str| vec!["--mesh-key".to_string(), keys.join(k).to_str().unwrap().into()];
+    let key = |k: &str| {
+        vec![
+            "--mesh-key".to_string(),
+            keys.join(k).to_str().unwrap().into(),
+        ]
+    };
     let b = Agent::start(&tmp.path().join("b"), &key("ours.key"));
     let stranger = Agent::start(&tmp.path().join("s"), &key("theirs.key"));
     let mut a_args = key("ours.key");
     a_args.extend(["--peer".into(), b.addr(), "--peer".into(), stranger.addr()]);
     let a = Agent::start(&tmp.path().join("a"), &a_args);
-    wait_for(Duration::from_secs(10), || a.peer_ids() == vec![b.id()], "a to see b");
+    wait_for(
+        Duration::from_secs(10),
+        || a.peer_ids() == vec![b.id()],
+        "a to see b",
+    );
     let mut said = String::new();
     wait_for(
         Duration::from_secs(20),
@@ -228,7 +258,11 @@ fn doctor_in_a_lab_names_the_host_with_another_mesh_key() {
     if !needs_root("lab namespaces") {
         return;
     }
-    let mut lab = Lab::up(LabConfig::new(&format!("ux-doctor-{}", std::process::id()), 2)).unwrap();
+    let mut lab = Lab::up(LabConfig::new(
+        &format!("ux-doctor-{}", std::process::id()),
+        2,
+    ))
+    .unwrap();
     let keys = tempfile::tempdir().unwrap();
     let (ours, theirs) = (keys.path().join("ours.key"), keys.path().join("theirs.key"));
     std::fs::write(&ours, "the lab mesh's secret, 32 bytes.").unwrap();
@@ -264,7 +298,10 @@ fn doctor_in_a_lab_names_the_host_with_another_mesh_key() {
         "doctor on host 0 to name host 1's handshake failures",
     );
     eprintln!("{said}");
-    assert!(said.contains("mDNS works: it has reported 1 agent(s)"), "{said}");
+    assert!(
+        said.contains("mDNS works: it has reported 1 agent(s)"),
+        "{said}"
+    );
     assert!(said.contains("The agent sees no peers"), "{said}");
     assert!(said.contains("another mesh key"), "{said}");
 }
@@ -278,19 +315,28 @@ fn completions_and_man_pages_generate() {
             .unwrap();
         assert!(out.status.success(), "{shell}: {}", text(&out));
         let script = String::from_utf8_lossy(&out.stdout);
-        assert!(script.contains("setup-masquerade") && script.contains("doctor"), "{shell}: {script}");
+        assert!(
+            script.contains("setup-masquerade") && script.contains("doctor"),
+            "{shell}: {script}"
+        );
     }
     // bash must accept its script.
     let out = Command::new("bash")
         .arg("-c")
-        .arg(format!("source <({} completions bash) && complete -p meshcc", bin("meshcc").display()))
+        .arg(format!(
+            "source <({} completions bash) && complete -p meshcc",
+            bin("meshcc").display()
+        ))
         .output()
         .unwrap();
     assert!(out.status.success(), "bash: {}", text(&out));
     let out = Command::new(bin("meshcc")).arg("man").output().unwrap();
     let page = String::from_utf8_lossy(&out.stdout);
     assert!(out.status.success() && page.starts_with(".ie"), "{page}");
-    assert!(page.contains("MESHCC_SOCKET"), "the man page lacks the environment: {page}");
+    assert!(
+        page.contains("MESHCC_SOCKET"),
+        "the man page lacks the environment: {page}"
+    );
     let dir = tempfile::tempdir().unwrap();
     let out = Command::new(bin("meshcc"))
         .args(["man", "--out-dir"])
@@ -298,7 +344,12 @@ fn completions_and_man_pages_generate() {
         .output()
         .unwrap();
     assert!(out.status.success(), "{}", text(&out));
-    for page in ["meshcc.1", "meshcc-agent.1", "meshcc-doctor.1", "meshcc-setup-masquerade.1"] {
+    for page in [
+        "meshcc.1",
+        "meshcc-agent.1",
+        "meshcc-doctor.1",
+        "meshcc-setup-masquerade.1",
+    ] {
         assert!(dir.path().join(page).is_file(), "{page} missing");
     }
 }
@@ -326,7 +377,10 @@ fn help_mentions_every_environment_variable_the_code_reads() {
     let out = Command::new(bin("meshcc")).arg("--help").output().unwrap();
     let help = String::from_utf8_lossy(&out.stdout);
     for var in &vars {
-        assert!(help.contains(var.as_str()), "--help does not mention {var}:\n{help}");
+        assert!(
+            help.contains(var.as_str()),
+            "--help does not mention {var}:\n{help}"
+        );
     }
     for topic in ["setup-masquerade", "Config file", "CCACHE_PREFIX", "doctor"] {
         assert!(help.contains(topic), "--help does not mention {topic}");
