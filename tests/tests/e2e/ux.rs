@@ -10,7 +10,7 @@ use std::time::Duration;
 
 use meshcc_simulations::lab::{AgentOptions, Lab, LabConfig};
 
-use crate::util::{bin, needs_root, wait_for, Agent};
+use crate::util::{bin, free_port, needs_root, wait_for, Agent};
 
 fn repo() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR"))
@@ -100,12 +100,24 @@ fn install_compiles_through_the_masquerade_dir_and_uninstall_leaves_nothing() {
         eprintln!("systemd-analyze verify: exit {}, {said:?}", out.status);
     }
     // The config file, all comments, is read by the agent as valid.
+    // A worker, and a submitter that runs nothing itself, reading the installed config file
+    // (all comments: the agent must take it as valid).
+    let worker = Agent::start(&root.join("worker"), &["--slots".into(), "2".into()]);
     let agent = Agent::start(
         &root.join("state"),
         &[
             "--config".into(),
             etc.join("meshcc/agent.toml").to_str().unwrap().into(),
+            "--slots".into(),
+            "0".into(),
+            "--peer".into(),
+            worker.addr(),
         ],
+    );
+    wait_for(
+        Duration::from_secs(10),
+        || agent.peer_ids().len() == 1,
+        "the submitter to see the worker",
     );
 
     // A build that calls `gcc` and `g++` by name, with the masquerade directory first in PATH.
@@ -127,37 +139,69 @@ fn install_compiles_through_the_masquerade_dir_and_uninstall_leaves_nothing() {
     )
     .unwrap();
     let log = root.join("client.log");
-    for (compiler, file, real) in [
-        ("gcc", "a.c", "/usr/bin/gcc"),
-        ("g++", "b.cc", "/usr/bin/g++"),
-    ] {
-        let run = |program: &str, object: &str, via_meshcc: bool| {
-            let mut cmd = Command::new(program);
-            cmd.current_dir(&src)
-                .args(["-O2", "-g", "-c", file, "-o", object]);
-            if via_meshcc {
-                cmd.env("PATH", &path)
-                    .env("MESHCC_SOCKET", agent.socket())
-                    .env("MESHCC_LOG", &log)
-                    .env("MESHCC_LOG_LEVEL", "debug");
-            }
-            let out = cmd.output().unwrap();
-            assert!(out.status.success(), "{program}: {}", text(&out));
-            std::fs::read(src.join(object)).unwrap()
-        };
-        let wrapped = run(compiler, &format!("{file}.wrapped.o"), true);
-        let local = run(real, &format!("{file}.local.o"), false);
-        assert!(
-            wrapped == local,
-            "{compiler} through the masquerade directory differs from {real}"
-        );
-    }
+    let jobs_remote = || -> u64 {
+        let out = agent.meshcc(&["stats", "--json"]);
+        serde_json::from_slice::<serde_json::Value>(&out.stdout).unwrap()["jobs_remote"]
+            .as_u64()
+            .unwrap()
+    };
+    let build = |round: &str| {
+        for (compiler, file, real) in [
+            ("gcc", "a.c", "/usr/bin/gcc"),
+            ("g++", "b.cc", "/usr/bin/g++"),
+        ] {
+            let run = |program: &str, object: &str, via_meshcc: bool| {
+                let mut cmd = Command::new(program);
+                cmd.current_dir(&src)
+                    .args(["-O2", "-g", "-c", file, "-o", object]);
+                if via_meshcc {
+                    cmd.env("PATH", &path)
+                        .env("MESHCC_SOCKET", agent.socket())
+                        .env("MESHCC_LOG", &log)
+                        .env("MESHCC_LOG_LEVEL", "debug");
+                }
+                let out = cmd.output().unwrap();
+                assert!(out.status.success(), "{program}: {}", text(&out));
+                std::fs::read(src.join(object)).unwrap()
+            };
+            let wrapped = run(compiler, &format!("{file}.{round}.o"), true);
+            let local = run(real, &format!("{file}.local.o"), false);
+            assert!(
+                wrapped == local,
+                "{compiler} through the masquerade directory ({round}) differs from {real}"
+            );
+        }
+    };
+    // The first sight of a compiler packages it in the background and compiles locally.
+    build("first");
     let client_log = std::fs::read_to_string(&log).unwrap_or_default();
     assert!(
-        !client_log.is_empty(),
-        "the compiles did not go through meshcc (no client log)"
+        client_log.contains("compiling locally"),
+        "the compiles did not go through meshcc: {client_log}"
     );
+    if needs_root("remote compiles run jobs in a sandbox") {
+        wait_for(
+            Duration::from_secs(60),
+            || {
+                let out = agent.meshcc(&["stats", "--json"]);
+                serde_json::from_slice::<serde_json::Value>(&out.stdout).unwrap()
+                    ["toolchains_packaged"]
+                    .as_u64()
+                    >= Some(2)
+            },
+            "the submitter to package gcc and g++",
+        );
+        let before = jobs_remote();
+        build("remote");
+        assert_eq!(
+            jobs_remote() - before,
+            2,
+            "both compiles should have run on the worker: {}",
+            std::fs::read_to_string(&log).unwrap_or_default()
+        );
+    }
     drop(agent);
+    drop(worker);
 
     let said = install(&["--uninstall"]);
     assert!(said.contains("uninstalled"), "{said}");
@@ -208,7 +252,16 @@ fn doctor_reports_peers_latency_and_a_peer_with_another_mesh_key() {
     let b = Agent::start(&tmp.path().join("b"), &key("ours.key"));
     let stranger = Agent::start(&tmp.path().join("s"), &key("theirs.key"));
     let mut a_args = key("ours.key");
-    a_args.extend(["--peer".into(), b.addr(), "--peer".into(), stranger.addr()]);
+    // A static peer where nothing listens, besides.
+    let nobody = format!("/ip4/127.0.0.1/tcp/{}", free_port());
+    a_args.extend([
+        "--peer".into(),
+        b.addr(),
+        "--peer".into(),
+        stranger.addr(),
+        "--peer".into(),
+        nobody.clone(),
+    ]);
     let a = Agent::start(&tmp.path().join("a"), &a_args);
     wait_for(
         Duration::from_secs(10),
@@ -220,7 +273,9 @@ fn doctor_reports_peers_latency_and_a_peer_with_another_mesh_key() {
         Duration::from_secs(20),
         || {
             said = doctor(&a.socket(), false).1;
-            said.contains("Round trip to peer") && said.contains("fail during the handshake")
+            said.contains("Round trip to peer")
+                && said.contains("fail during the handshake")
+                && said.contains("Nothing listens at")
         },
         "doctor to report b's latency and the stranger's handshake",
     );
@@ -234,6 +289,10 @@ fn doctor_reports_peers_latency_and_a_peer_with_another_mesh_key() {
         "{said}"
     );
     assert!(said.contains("same --mesh-key file"), "{said}");
+    assert!(
+        said.contains(&format!("Nothing listens at {nobody} (connection refused")),
+        "{said}"
+    );
     assert!(said.contains("packages for peers"), "{said}");
     if nix::unistd::geteuid().is_root() {
         assert!(said.contains("This machine can run peers' jobs"), "{said}");
