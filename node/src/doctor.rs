@@ -15,6 +15,9 @@ use std::process::ExitCode;
 
 use serde::Serialize;
 
+/// The file the wrapping and sandbox checks compile: tiny, valid C and C++, including nothing.
+const PROBE: &str = "int meshcc_doctor_probe(int x) { return x * 3 + 1; }\n";
+
 /// How a check came out.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "lowercase")]

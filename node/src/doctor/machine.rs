@@ -11,7 +11,7 @@ use meshcc_wire::job::EntryKind;
 use serde_bytes::ByteBuf;
 
 use super::mesh::AgentView;
-use super::Check;
+use super::{Check, PROBE};
 use crate::locate::locate_in;
 use crate::store::Store;
 use crate::toolchain::package::{package, Packaged};
@@ -20,7 +20,6 @@ use crate::toolchain::package::{package, Packaged};
 const COMPILERS: &[&str] = &["gcc", "g++", "clang", "clang++"];
 /// Below this much free memory, a worker's jobs risk the memory limit.
 const LOW_MEMORY_MB: u64 = 1024;
-const PROBE: &str = "int meshcc_doctor_probe(int x) { return x * 3 + 1; }\n";
 
 /// Adds the toolchain and sandbox checks.
 pub fn checks(out: &mut Vec<Check>, agent: Option<&AgentView>) {

@@ -6,12 +6,10 @@ use std::ffi::OsString;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use super::Check;
+use super::{Check, PROBE};
 use crate::locate::locate_in;
 use crate::masquerade;
 
-/// A tiny translation unit, valid C and C++.
-const PROBE: &str = "int meshcc_doctor_probe(int x) { return x * 3 + 1; }\n";
 
 /// Adds the wrapping checks.
 pub fn checks(out: &mut Vec<Check>) {

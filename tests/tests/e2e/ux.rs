@@ -445,3 +445,70 @@ fn help_mentions_every_environment_variable_the_code_reads() {
         assert!(help.contains(topic), "--help does not mention {topic}");
     }
 }
+
+#[test]
+fn setup_masquerade_and_doctor_on_wrapping_order_and_missing_names() {
+    let tmp = tempfile::tempdir().unwrap();
+    let masq = tmp.path().canonicalize().unwrap().join("masq");
+    let out = Command::new(bin("meshcc"))
+        .arg("setup-masquerade")
+        .arg(&masq)
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", text(&out));
+    let me = bin("meshcc").canonicalize().unwrap();
+    for name in ["gcc", "g++", "cc", "c++", "clang", "clang++"] {
+        assert_eq!(std::fs::read_link(masq.join(name)).unwrap(), me, "{name}");
+    }
+    // Every version-suffixed compiler of this machine got a link too.
+    let suffixed: Vec<String> = std::fs::read_dir("/usr/bin")
+        .unwrap()
+        .flatten()
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .filter(|n| n.starts_with("gcc-") && n[4..].chars().all(|c| c.is_ascii_digit()))
+        .collect();
+    for name in &suffixed {
+        assert!(masq.join(name).exists(), "no link for {name}");
+    }
+    let system_path = std::env::var_os("PATH").unwrap();
+    let doctor_with = |path: OsString| {
+        let out = Command::new(bin("meshcc"))
+            .arg("doctor")
+            .env("PATH", path)
+            .env("MESHCC_SOCKET", tmp.path().join("no-agent.sock"))
+            .output()
+            .unwrap();
+        text(&out)
+    };
+    let first = std::env::join_paths(
+        std::iter::once(masq.clone()).chain(std::env::split_paths(&system_path)),
+    )
+    .unwrap();
+    let last = std::env::join_paths(
+        std::env::split_paths(&system_path).chain(std::iter::once(masq.clone())),
+    )
+    .unwrap();
+
+    let said = doctor_with(first.clone());
+    assert!(
+        said.contains(&format!("{} is first in PATH and wraps", masq.display()))
+            && said.contains("gcc → /usr/bin/gcc"),
+        "{said}"
+    );
+    let said = doctor_with(last);
+    assert!(
+        said.contains("`gcc` in PATH runs /usr/bin/gcc, not meshcc")
+            && said.contains("fix: Put the masquerade directory first"),
+        "{said}"
+    );
+    if let Some(name) = suffixed.first() {
+        std::fs::remove_file(masq.join(name)).unwrap();
+        let said = doctor_with(first);
+        assert!(
+            said.contains(&format!(
+                "{name} is in PATH but not in the masquerade directory"
+            )) && said.contains(&format!("fix: meshcc setup-masquerade {}", masq.display())),
+            "{said}"
+        );
+    }
+}
