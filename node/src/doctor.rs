@@ -15,8 +15,14 @@ use std::process::ExitCode;
 
 use serde::Serialize;
 
-/// The file the wrapping and sandbox checks compile: tiny, valid C and C++, including nothing.
-const PROBE: &str = "int meshcc_doctor_probe(int x) { return x * 3 + 1; }\n";
+/// The file the wrapping and sandbox checks compile: tiny, valid C and C++, including nothing,
+/// and new each run, so that a ccache in the chain misses and really runs what comes after it.
+fn probe_source() -> String {
+    format!(
+        "int meshcc_doctor_probe_{:08x}(int x) {{ return x * 3 + 1; }}\n",
+        rand::random::<u32>()
+    )
+}
 
 /// How a check came out.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]

@@ -11,8 +11,7 @@ use meshcc_wire::job::EntryKind;
 use serde_bytes::ByteBuf;
 
 use super::mesh::AgentView;
-use super::{Check, PROBE};
-use crate::locate::locate_in;
+use super::{probe_source, Check};
 use crate::store::Store;
 use crate::toolchain::package::{package, Packaged};
 
@@ -71,28 +70,30 @@ pub fn checks(out: &mut Vec<Check>, agent: Option<&AgentView>) {
     let mut seen = BTreeSet::new();
     let mut sandboxed = false;
     for name in COMPILERS {
-        let Ok(found) = locate_in(name.as_ref(), &path_var, me.as_deref(), None) else {
+        let Some(path) = me
+            .as_deref()
+            .and_then(|me| super::wrapping::real_compiler(name, &path_var, me))
+        else {
             continue;
         };
-        let real = found.path.canonicalize().unwrap_or(found.path.clone());
-        if !seen.insert(real) {
+        if !seen.insert(path.canonicalize().unwrap_or(path.clone())) {
             continue;
         }
         let started = Instant::now();
-        match package(&found.path, &store) {
+        match package(&path, &store) {
             Ok(packaged) => {
-                out.push(packaged_check(name, &found.path, &packaged, started));
+                out.push(packaged_check(name, &path, &packaged, started));
                 // One compile in the sandbox shows the machine can run jobs; one is enough.
                 if !sandboxed && !name.contains("++") {
                     sandboxed = true;
-                    out.push(sandbox_check(&found.path, &packaged, &store, scratch.path()));
+                    out.push(sandbox_check(&path, &packaged, &store, scratch.path()));
                 }
             }
             Err(e) => out.push(Check::fail(
                 "toolchain",
                 format!(
                     "{} (`{name}`) cannot be packaged for peers: {e}. Its compiles will always run on this machine.",
-                    found.path.display()
+                    path.display()
                 ),
                 "Fix what the message names (a missing helper program, an unreadable file), then run `meshcc doctor` again.",
             )),
@@ -188,8 +189,9 @@ fn sandbox_probe(
         &scratch.join("toolchains"),
     )
     .map_err(|e| format!("the toolchain tree could not be built: {e}"))?;
+    let probe = probe_source();
     let source = store
-        .put(PROBE.as_bytes())
+        .put(probe.as_bytes())
         .map_err(|e| format!("cannot store the probe file: {e}"))?;
     let jail = |p: &str| JailPath::new(p).map_err(|e| e.to_string());
     let argv: Vec<ByteBuf> = [
@@ -246,7 +248,7 @@ fn sandbox_probe(
     };
     let local_dir = scratch.join("local");
     std::fs::create_dir_all(&local_dir).map_err(|e| e.to_string())?;
-    std::fs::write(local_dir.join("probe.c"), PROBE).map_err(|e| e.to_string())?;
+    std::fs::write(local_dir.join("probe.c"), &probe).map_err(|e| e.to_string())?;
     let local = std::process::Command::new(compiler)
         .current_dir(&local_dir)
         .args(["-nostdinc", "-c", "probe.c", "-o", "probe.o"])

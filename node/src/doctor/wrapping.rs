@@ -6,10 +6,9 @@ use std::ffi::OsString;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use super::{Check, PROBE};
+use super::{probe_source, Check};
 use crate::locate::locate_in;
 use crate::masquerade;
-
 
 /// Adds the wrapping checks.
 pub fn checks(out: &mut Vec<Check>) {
@@ -62,7 +61,10 @@ fn masquerade_dir(out: &mut Vec<Check>, dir: &Path, me: &Path, path_var: &OsStri
         let first = std::env::split_paths(path_var)
             .map(|d| d.join(name))
             .find(|p| p.is_file());
-        if first.as_deref() != Some(dir.join(name).as_path()) {
+        // ccache's masquerade directory first is a chain that works (ccache, then meshcc, then
+        // the compiler); the probe below checks it does.
+        let behind_ccache = first.as_deref().is_some_and(is_ccache);
+        if first.as_deref() != Some(dir.join(name).as_path()) && !behind_ccache {
             let shadow = first.map_or_else(|| "nothing".into(), |p| p.display().to_string());
             out.push(Check::fail(
                 "wrapping",
@@ -80,28 +82,32 @@ fn masquerade_dir(out: &mut Vec<Check>, dir: &Path, me: &Path, path_var: &OsStri
         }
         // A link for a compiler this machine does not have (setup-masquerade always makes the
         // base names) is harmless until a build calls it.
-        let Ok(real) = locate_in(name.as_ref(), path_var, Some(me), None) else {
+        let Some(real) = real_compiler(name, path_var, me) else {
             continue;
         };
-        match probe(name, &real.path) {
-            Ok(()) => wrapped.push(format!("{name} → {}", real.path.display())),
-            Err(why) => out.push(Check::fail(
-                "wrapping",
-                format!(
-                    "Compiling through `{name}` (meshcc, then {}) fails: {why}",
-                    real.path.display()
-                ),
-                "Fix what the message names; `MESHCC_LOG=/dev/stderr MESHCC_LOG_LEVEL=debug` \
-                 shows each step meshcc takes.",
-            )),
+        match probe(name, &real) {
+            Ok(()) => wrapped.push(format!("{name} → {}", real.display())),
+            // One failure says what is wrong with the chain; the other names would repeat it.
+            Err(why) => {
+                out.push(Check::fail(
+                    "wrapping",
+                    format!(
+                        "Compiling through `{name}` in PATH (meshcc, then {}) fails: {why}",
+                        real.display()
+                    ),
+                    "Fix what the message names; `MESHCC_LOG=/dev/stderr MESHCC_LOG_LEVEL=debug` \
+                     shows each step meshcc takes.",
+                ));
+                break;
+            }
         }
     }
     if !wrapped.is_empty() {
         out.push(Check::ok(
             "wrapping",
             format!(
-                "{} is first in PATH and wraps {}: each compiled a probe file through meshcc \
-                 into the same object as the real compiler.",
+                "{} comes before the real compilers in PATH and wraps {}: each compiled a \
+                 probe file through PATH into the same object as the real compiler.",
                 dir.display(),
                 wrapped.join(", ")
             ),
@@ -110,7 +116,7 @@ fn masquerade_dir(out: &mut Vec<Check>, dir: &Path, me: &Path, path_var: &OsStri
     let missing: Vec<String> = masquerade::names_to_link(path_var, me)
         .into_iter()
         .filter(|n| !linked.contains(n))
-        .filter(|n| locate_in(n.as_ref(), path_var, Some(me), None).is_ok())
+        .filter(|n| real_compiler(n, path_var, me).is_some())
         .collect();
     if !missing.is_empty() {
         out.push(Check::warn(
@@ -133,7 +139,8 @@ fn probe(name: &str, real: &Path) -> Result<(), String> {
     let tmp = tempfile::tempdir().map_err(|e| format!("cannot make a temporary directory: {e}"))?;
     let cxx = name.contains("++");
     let source = tmp.path().join(if cxx { "probe.cc" } else { "probe.c" });
-    std::fs::write(&source, PROBE).map_err(|e| format!("cannot write the probe file: {e}"))?;
+    std::fs::write(&source, probe_source())
+        .map_err(|e| format!("cannot write the probe file: {e}"))?;
     let compile = |program: &Path, object: &str| -> Result<Vec<u8>, String> {
         let output = Command::new(program)
             .current_dir(tmp.path())
@@ -164,6 +171,24 @@ fn probe(name: &str, real: &Path) -> Result<(), String> {
     Ok(())
 }
 
+/// The compiler `name` finally runs: the first in PATH that is neither meshcc nor ccache.
+pub(super) fn real_compiler(name: &str, path_var: &OsString, me: &Path) -> Option<PathBuf> {
+    let mut after: Option<PathBuf> = None;
+    loop {
+        let found = locate_in(name.as_ref(), path_var, Some(me), after.as_deref()).ok()?;
+        if !is_ccache(&found.path) {
+            return Some(found.path);
+        }
+        after = Some(found.dir?);
+    }
+}
+
+/// Whether `path` is one of ccache's masquerade links.
+fn is_ccache(path: &Path) -> bool {
+    path.canonicalize()
+        .is_ok_and(|p| p.file_name().is_some_and(|n| n == "ccache"))
+}
+
 /// `CCACHE_PREFIX=meshcc` sends ccache's compiles through meshcc; with a masquerade directory
 /// after ccache's in PATH as well, ccache would find meshcc's link as "the compiler".
 fn ccache_prefix(out: &mut Vec<Check>, masquerade_dirs: &[PathBuf], path_var: &OsString) {
@@ -174,23 +199,19 @@ fn ccache_prefix(out: &mut Vec<Check>, masquerade_dirs: &[PathBuf], path_var: &O
         return;
     }
     let ccache_dirs: Vec<PathBuf> = std::env::split_paths(path_var)
-        .filter(|d| {
-            d.join("gcc")
-                .canonicalize()
-                .is_ok_and(|p| p.file_name().is_some_and(|n| n == "ccache"))
-        })
+        .filter(|d| is_ccache(&d.join("gcc")))
         .collect();
     if masquerade_dirs.is_empty() {
-        out.push(Check::ok(
+        out.push(Check::info(
             "wrapping",
-            "CCACHE_PREFIX runs meshcc behind ccache: ccache stays the entry point and its misses compile on the mesh.",
+            "CCACHE_PREFIX names meshcc: ccache stays the entry point, and what it does not find in its cache goes through meshcc.",
         ));
     } else if !ccache_dirs.is_empty() {
         out.push(Check::warn(
             "wrapping",
             format!(
                 "CCACHE_PREFIX names meshcc and a meshcc masquerade directory ({}) is in PATH as \
-                 well: compiles pass through meshcc twice.",
+                 well: the two wrap each other, and ccache 4 then fails to run its prefix.",
                 masquerade_dirs[0].display()
             ),
             "Use one of the two: unset CCACHE_PREFIX, or take the masquerade directory out of PATH.",
