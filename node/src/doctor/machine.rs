@@ -158,13 +158,24 @@ fn namespaces(out: &mut Vec<Check>) {
 /// the object must match a local compile.
 fn sandbox_check(compiler: &Path, packaged: &Packaged, store: &Store, scratch: &Path) -> Check {
     match sandbox_probe(compiler, packaged, store, scratch) {
-        Ok(ms) => Check::ok(
-            "sandbox",
-            format!(
-                "This machine can run peers' jobs: {} compiled a probe file in the sandbox (namespaces, read-only toolchain root, limits) from its packaged tree, in {ms} ms, into the same object as a local compile.",
-                compiler.display()
-            ),
-        ),
+        Ok(ms) => {
+            let l = Limits::default();
+            Check::ok(
+                "sandbox",
+                format!(
+                    "This machine can run peers' jobs: {} compiled a probe file in the sandbox \
+                     (namespaces, read-only toolchain root) from its packaged tree, in {ms} ms, \
+                     into the same object as a local compile. Each job may use {} s of CPU, \
+                     {} MiB of memory, {} processes and {} s of wall clock.",
+                    compiler.display(),
+                    l.cpu_secs,
+                    l.memory_bytes >> 20,
+                    l.processes,
+                    l.wall_ms / 1000
+                ),
+            )
+        }
+
         Err(why) => Check::fail(
             "sandbox",
             format!("The sandbox cannot run a compile here: {why}. Peers' jobs sent here would be refused and compiled elsewhere."),
