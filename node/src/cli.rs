@@ -195,23 +195,8 @@ fn unexpected(response: ControlResponse) {
     eprintln!(
         "meshcc: the agent answered with a {} message where another was expected; it may be \
          another meshcc release than this command: install the same release of both",
-        response_name(&response)
+        report::response_name(&response)
     );
-}
-
-/// A response's kind, for messages (its contents are of no use to the reader).
-pub fn response_name(response: &ControlResponse) -> &'static str {
-    match response {
-        ControlResponse::Peers(_) => "peers",
-        ControlResponse::Stats(_) => "stats",
-        ControlResponse::Jobs(_) => "jobs",
-        ControlResponse::Plan(_) => "plan",
-        ControlResponse::Compiled(_) => "compiled",
-        ControlResponse::Fallback(_) => "fallback",
-        ControlResponse::Ok => "ok",
-        ControlResponse::Error(_) => "error",
-        ControlResponse::Health(_) => "health",
-    }
 }
 
 fn setup_masquerade(dir: &Path, meshcc: Option<PathBuf>) -> anyhow::Result<()> {

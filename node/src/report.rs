@@ -5,7 +5,7 @@
 
 use std::fmt::Write as _;
 
-use meshcc_wire::control::{JobsReport, PeerEntry, PeersReport, StatsReport};
+use meshcc_wire::control::{ControlResponse, JobsReport, PeerEntry, PeersReport, StatsReport};
 use serde::Serialize;
 
 /// One peer, as `meshcc peers --json` prints it.
@@ -209,6 +209,21 @@ pub fn error_sentence(error: &(dyn std::error::Error + 'static)) -> String {
         }
     }
     parts.join(": ")
+}
+
+/// A response's kind, for messages (its contents are of no use to the reader).
+pub fn response_name(response: &ControlResponse) -> &'static str {
+    match response {
+        ControlResponse::Peers(_) => "peers",
+        ControlResponse::Stats(_) => "stats",
+        ControlResponse::Jobs(_) => "jobs",
+        ControlResponse::Plan(_) => "plan",
+        ControlResponse::Compiled(_) => "compiled",
+        ControlResponse::Fallback(_) => "fallback",
+        ControlResponse::Ok => "ok",
+        ControlResponse::Error(_) => "error",
+        ControlResponse::Health(_) => "health",
+    }
 }
 
 #[cfg(test)]

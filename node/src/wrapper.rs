@@ -137,7 +137,7 @@ fn unexpected(response: &ControlResponse) -> String {
     format!(
         "unexpected answer from the agent (a {} message); compiling locally. Run the same meshcc \
          release as the agent",
-        crate::cli::response_name(response)
+        crate::report::response_name(response)
     )
 }
 

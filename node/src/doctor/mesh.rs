@@ -40,7 +40,7 @@ pub fn checks(out: &mut Vec<Check>) -> Option<AgentView> {
                 format!(
                     "The agent at {} answered a peers question with a {} message.",
                     socket.display(),
-                    crate::cli::response_name(&other)
+                    crate::report::response_name(&other)
                 ),
                 "Run the same meshcc release as the agent (restart the agent after an upgrade).",
             ));
