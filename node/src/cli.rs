@@ -19,7 +19,15 @@ use crate::{doctor, locate, masquerade, report, wrapper};
 /// Every machine runs `meshcc agent`; agents find each other (mDNS, or `--peer`), and a compile
 /// started on one machine runs on whichever has room, with byte-identical results.
 #[derive(Debug, Parser)]
-#[command(name = "meshcc", version, about, long_about, after_long_help = AFTER_HELP)]
+#[command(
+    name = "meshcc",
+    version,
+    about,
+    long_about,
+    after_help = "`meshcc --help` also says how to compile through meshcc, the masquerade \
+                  directory, the config file and every MESHCC_* environment variable.",
+    after_long_help = AFTER_HELP
+)]
 struct Cli {
     #[command(subcommand)]
     command: Sub,
