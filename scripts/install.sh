@@ -78,6 +78,9 @@ trap 'rm -rf "$staging"' EXIT
 # The list of what this install creates; it lands in $libdir last, as a file of its own.
 list="$staging/installed-files"
 : > "$list"
+# A reinstall keeps what the first install made on the list (its directories exist now, and
+# would not be recorded again).
+if [ -f "$manifest" ]; then cat "$manifest" > "$list"; fi
 [ -z "$destdir" ] || mkdir -p "$destdir"
 # Records a directory we create (only if it did not exist) or a file we write.
 new_dir() {
@@ -153,7 +156,8 @@ UNIT
 put 0644 "$staging/meshcc-agent.service" "$unit"
 
 echo "$libdir/installed-files" >> "$list"
-install -m 0644 "$list" "$destdir$libdir/installed-files"
+awk '!seen[$0]++' "$list" > "$list.unique"
+install -m 0644 "$list.unique" "$manifest"
 
 if use_systemctl; then
   systemctl daemon-reload

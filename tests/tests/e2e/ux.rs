@@ -62,7 +62,11 @@ fn install_compiles_through_the_masquerade_dir_and_uninstall_leaves_nothing() {
         assert!(out.status.success(), "install.sh {extra:?}: {}", text(&out));
         text(&out)
     };
-    install(&["--binary", bin("meshcc").to_str().unwrap(), "--no-start"]);
+    // Twice: a reinstall over an install must still uninstall to nothing.
+    for _ in 0..2 {
+        install(&["--binary", bin("meshcc").to_str().unwrap(), "--no-start"]);
+    }
+
     let meshcc = prefix.join("bin/meshcc");
     let masq = prefix.join("lib/meshcc/masquerade");
     let unit = etc.join("systemd/system/meshcc-agent.service");
