@@ -12,6 +12,7 @@ pub mod config;
 pub mod control;
 pub mod discovery;
 pub mod execute;
+pub mod failures;
 pub mod history;
 pub mod identity;
 pub mod jobs;
@@ -38,7 +39,8 @@ pub use config::{AgentArgs, AgentConfig};
 pub fn run(config: AgentConfig) -> Result<()> {
     std::fs::create_dir_all(&config.state_dir).with_context(|| {
         format!(
-            "cannot create state directory {}",
+            "cannot create the state directory {} (choose a writable one with --state-dir or \
+             MESHCC_STATE_DIR)",
             config.state_dir.display()
         )
     })?;
@@ -78,8 +80,12 @@ pub fn run(config: AgentConfig) -> Result<()> {
 
         let stream = libp2p_stream::Behaviour::new();
         let mut control = stream.new_control();
-        let jobs_in = control.accept(jobs::JOB).context("job protocol")?;
-        let blobs_in = control.accept(blobs::BLOB).context("blob protocol")?;
+        let jobs_in = control
+            .accept(jobs::JOB)
+            .context("cannot register the job protocol twice in one agent")?;
+        let blobs_in = control
+            .accept(blobs::BLOB)
+            .context("cannot register the blob protocol twice in one agent")?;
         let (tx, rx) = mpsc::channel(256);
         let mesh = mesh::Mesh::new(
             &config,

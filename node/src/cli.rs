@@ -2,28 +2,68 @@
 //! when called through a masquerade link), and the subcommands otherwise.
 
 use std::ffi::OsString;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::time::Duration;
 
-use clap::{Parser, Subcommand};
+use clap::{CommandFactory, Parser, Subcommand};
 use meshcc_wire::control::{ControlRequest, ControlResponse};
 
 use crate::agent::AgentArgs;
 use crate::client::Client;
 use crate::logging::{self, Role};
-use crate::{locate, report, wrapper};
+use crate::{doctor, locate, masquerade, report, wrapper};
 
 /// meshcc: a peer-to-peer distributed C/C++ compiler.
 ///
-/// As a compiler wrapper: `meshcc gcc -c x.c -o x.o`, or `CC="meshcc clang"`, or a masquerade
-/// directory of links named `gcc`, `clang++`, … put first in PATH. Environment: MESHCC_LOG
-/// (log file), MESHCC_LOG_LEVEL, MESHCC_SOCKET (agent to use), MESHCC_DISABLE=1 (always local).
+/// Every machine runs `meshcc agent`; agents find each other (mDNS, or `--peer`), and a compile
+/// started on one machine runs on whichever has room, with byte-identical results.
 #[derive(Debug, Parser)]
-#[command(name = "meshcc", version, about, long_about)]
+#[command(
+    name = "meshcc",
+    version,
+    about,
+    long_about,
+    after_help = "`meshcc --help` also says how to compile through meshcc, the masquerade \
+                  directory, the config file and every MESHCC_* environment variable.",
+    after_long_help = AFTER_HELP
+)]
 struct Cli {
     #[command(subcommand)]
     command: Sub,
 }
+
+/// What `--help` says after the options: everything the README says about using meshcc.
+const AFTER_HELP: &str = "\
+Compiling through meshcc:
+  meshcc gcc -c x.c -o x.o                  wrap one command
+  CC=\"meshcc gcc\" CXX=\"meshcc g++\" make -j\"$(meshcc jobs)\"
+  CMAKE_C_COMPILER_LAUNCHER=meshcc          for CMake
+  CCACHE_PREFIX=meshcc CC=\"ccache gcc\"      behind ccache (ccache stays the entry point)
+
+Masquerade directory: a directory of links to meshcc named gcc, g++, cc, c++, clang, clang++
+and version-suffixed names (gcc-12, clang++-14), first in PATH. Called as `gcc`, meshcc runs
+the next real `gcc` in PATH, skipping itself and other wrappers' loops:
+  meshcc setup-masquerade ~/.local/lib/meshcc && export PATH=~/.local/lib/meshcc:$PATH
+
+Config file (`meshcc agent --config FILE`, or MESHCC_CONFIG): TOML with the agent's long
+options as keys, `_` for `-`: state_dir, listen = [...], peer = [...], slots, no_remote,
+mesh_key, no_mdns, store_limit_mb. Options on the command line win over the file.
+
+Environment:
+  MESHCC_LOG=FILE        meshcc's own messages go to FILE (never into a compile's output)
+  MESHCC_LOG_LEVEL=LVL   error, warn, info (default), debug, trace, or a tracing filter
+  MESHCC_SOCKET=PATH     the agent to talk to (default: agent.sock in the state directory)
+  MESHCC_STATE_DIR=DIR   the state directory (default /var/lib/meshcc for root, else
+                         $XDG_STATE_HOME/meshcc or ~/.local/state/meshcc)
+  MESHCC_CONFIG=FILE     the agent's config file
+  MESHCC_DISABLE=1       always compile locally, without asking the agent
+  MESHCC_FOUND_DIR, MESHCC_DEPTH
+                         set by meshcc for the compilers it runs, so that chains of
+                         wrappers (meshcc, ccache) do not loop; do not set them yourself
+
+With no agent reachable, compiles run locally and succeed. `meshcc doctor` checks the setup
+and says what to fix.";
 
 #[derive(Debug, Subcommand)]
 enum Sub {
@@ -47,9 +87,47 @@ enum Sub {
         #[arg(long)]
         json: bool,
     },
+    /// Check this machine's setup (agent, peers, compiler wrapping, toolchains, sandbox) and
+    /// say what to fix. Exits 1 when a check failed.
+    Doctor {
+        /// Print JSON (schema `meshcc.doctor/1`).
+        #[arg(long)]
+        json: bool,
+    },
+    /// Make DIR a masquerade directory: links to meshcc named gcc, g++, cc, c++, clang,
+    /// clang++ and every version-suffixed compiler name found in PATH. Put DIR first in PATH.
+    SetupMasquerade {
+        /// The directory (created if missing).
+        dir: PathBuf,
+        /// What the links point to (default: this meshcc), e.g. when installing into a staging
+        /// directory.
+        #[arg(long)]
+        meshcc: Option<PathBuf>,
+    },
+    /// Print a shell completion script: `meshcc completions bash > /etc/bash_completion.d/meshcc`.
+    Completions {
+        /// The shell.
+        shell: clap_complete::Shell,
+    },
+    /// Print the man page (roff), or write one page per command into a directory.
+    Man {
+        /// Write meshcc.1 and meshcc-SUBCOMMAND.1 here instead of printing meshcc.1.
+        #[arg(long)]
+        out_dir: Option<PathBuf>,
+    },
 }
 
-const SUBCOMMANDS: &[&str] = &["agent", "peers", "stats", "jobs", "help"];
+const SUBCOMMANDS: &[&str] = &[
+    "agent",
+    "peers",
+    "stats",
+    "jobs",
+    "doctor",
+    "setup-masquerade",
+    "completions",
+    "man",
+    "help",
+];
 
 /// The hidden subcommand the agent starts to run one job in the sandbox (a fresh,
 /// single-threaded process: namespaces cannot be entered from the agent's threads).
@@ -99,11 +177,18 @@ pub fn main() -> ExitCode {
             jobs(json);
             Ok(())
         }
+        Sub::Doctor { json } => return doctor::run(json),
+        Sub::SetupMasquerade { dir, meshcc } => setup_masquerade(&dir, meshcc),
+        Sub::Completions { shell } => {
+            clap_complete::generate(shell, &mut Cli::command(), "meshcc", &mut std::io::stdout());
+            Ok(())
+        }
+        Sub::Man { out_dir } => man(out_dir.as_deref()),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
-            eprintln!("meshcc: {e:#}");
+            eprintln!("meshcc: {}", report::error_sentence(e.as_ref()));
             ExitCode::FAILURE
         }
     }
@@ -115,7 +200,52 @@ fn ask(request: ControlRequest) -> anyhow::Result<ControlResponse> {
 }
 
 fn unexpected(response: ControlResponse) {
-    eprintln!("meshcc: the agent gave an unexpected answer: {response:?}");
+    eprintln!(
+        "meshcc: the agent answered with a {} message where another was expected; it may be \
+         another meshcc release than this command: install the same release of both",
+        report::response_name(&response)
+    );
+}
+
+fn setup_masquerade(dir: &Path, meshcc: Option<PathBuf>) -> anyhow::Result<()> {
+    let me = std::env::current_exe()
+        .and_then(|p| p.canonicalize())
+        .map_err(|e| {
+            anyhow::anyhow!("cannot tell where this meshcc is ({e}); give --meshcc PATH")
+        })?;
+    let target = meshcc.unwrap_or_else(|| me.clone());
+    let names = masquerade::names_to_link(&std::env::var_os("PATH").unwrap_or_default(), &me);
+    let dir = std::path::absolute(dir)?;
+    let linked = masquerade::setup(&dir, &target, &names)?;
+    println!(
+        "{} now holds links to {} named {}.\nPut it first in PATH: export PATH={}:$PATH",
+        dir.display(),
+        target.display(),
+        linked.join(", "),
+        dir.display()
+    );
+    Ok(())
+}
+
+fn man(out_dir: Option<&Path>) -> anyhow::Result<()> {
+    let command = Cli::command();
+    let Some(dir) = out_dir else {
+        clap_mangen::Man::new(command).render(&mut std::io::stdout())?;
+        return Ok(());
+    };
+    std::fs::create_dir_all(dir)
+        .map_err(|e| anyhow::anyhow!("cannot create {}: {e}", dir.display()))?;
+    let write = |name: String, cmd: clap::Command| -> anyhow::Result<()> {
+        let path = dir.join(format!("{name}.1"));
+        let mut out = Vec::new();
+        clap_mangen::Man::new(cmd).title(&name).render(&mut out)?;
+        std::fs::write(&path, out)
+            .map_err(|e| anyhow::anyhow!("cannot write {}: {e}", path.display()))
+    };
+    for sub in command.get_subcommands().filter(|s| !s.is_hide_set()) {
+        write(format!("meshcc-{}", sub.get_name()), sub.clone())?;
+    }
+    write("meshcc".into(), command)
 }
 
 /// `meshcc jobs` always prints a number, so that `make -j"$(meshcc jobs)"` works even with no

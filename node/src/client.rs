@@ -14,7 +14,7 @@ use meshcc_wire::{read_msg, write_msg, FrameError};
 pub enum ClientError {
     /// Nothing listens on the socket.
     #[error(
-        "no meshcc agent at {path}: {source} (start one with `meshcc agent`, or set MESHCC_SOCKET)"
+        "no meshcc agent answers at {path} ({source}); start one with `meshcc agent`, or set MESHCC_SOCKET to a running agent's socket"
     )]
     NoAgent {
         /// The socket tried.
@@ -23,7 +23,7 @@ pub enum ClientError {
         source: io::Error,
     },
     /// The agent answered with something unreadable, or not at all.
-    #[error("the meshcc agent at {path} did not answer properly: {source}")]
+    #[error("the meshcc agent at {path} did not answer properly ({source}); restart it, and run the same meshcc release as it")]
     Protocol {
         /// The socket.
         path: PathBuf,

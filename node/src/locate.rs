@@ -34,10 +34,10 @@ pub struct Located {
 #[derive(Debug, thiserror::Error)]
 pub enum LocateError {
     /// Nothing but meshcc itself answers to that name.
-    #[error("meshcc: cannot find the real `{0}` in PATH (every `{0}` found is meshcc itself); install the compiler or fix PATH")]
+    #[error("meshcc: cannot find the real `{0}` in PATH (none there, or only meshcc itself); install the compiler or fix PATH")]
     NotFound(String),
     /// A path that is meshcc itself was given as the compiler.
-    #[error("meshcc: `{0}` is meshcc itself, not a compiler")]
+    #[error("meshcc: `{0}` is meshcc itself, not a compiler; name the real compiler (e.g. /usr/bin/gcc), or its bare name for meshcc to find it in PATH")]
     IsMeshcc(String),
     /// Wrappers keep calling each other.
     #[error("meshcc: `{0}` has gone through {MAX_DEPTH} compiler wrappers; PATH makes them call each other in a loop")]

@@ -5,7 +5,9 @@
 
 use std::fmt::Write as _;
 
-use meshcc_wire::control::{JobsReport, PeerEntry, PeersReport, StatsReport, TransferProgress};
+use meshcc_wire::control::{
+    ControlResponse, JobsReport, PeerEntry, PeersReport, StatsReport, TransferProgress,
+};
 use serde::Serialize;
 
 /// One peer, as `meshcc peers --json` prints it.
@@ -246,6 +248,34 @@ pub fn stats_text(s: &StatsReport) -> String {
 /// `meshcc jobs --json`.
 pub fn jobs_json(jobs: &JobsReport) -> String {
     serde_json::json!({ "schema": "meshcc.jobs/1", "jobs": jobs.jobs }).to_string()
+}
+
+/// An error and its causes in one line, for people: libp2p's and anyhow's layers often repeat
+/// the text of the error they wrap, or have none of their own, and neither helps a reader.
+pub fn error_sentence(error: &(dyn std::error::Error + 'static)) -> String {
+    let mut parts: Vec<String> = Vec::new();
+    for e in std::iter::successors(Some(error), |e| e.source()) {
+        let text = e.to_string();
+        if !text.is_empty() && parts.last().is_none_or(|last| !last.contains(&text)) {
+            parts.push(text);
+        }
+    }
+    parts.join(": ")
+}
+
+/// A response's kind, for messages (its contents are of no use to the reader).
+pub fn response_name(response: &ControlResponse) -> &'static str {
+    match response {
+        ControlResponse::Peers(_) => "peers",
+        ControlResponse::Stats(_) => "stats",
+        ControlResponse::Jobs(_) => "jobs",
+        ControlResponse::Plan(_) => "plan",
+        ControlResponse::Compiled(_) => "compiled",
+        ControlResponse::Fallback(_) => "fallback",
+        ControlResponse::Ok => "ok",
+        ControlResponse::Error(_) => "error",
+        ControlResponse::Health(_) => "health",
+    }
 }
 
 #[cfg(test)]

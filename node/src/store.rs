@@ -32,7 +32,7 @@ pub enum StoreError {
     #[error("blob {0} is not in the store")]
     Missing(BlobHash),
     /// The filesystem failed.
-    #[error("store i/o error at {path}: {source}")]
+    #[error("cannot use the store at {path}: {source} (check the state directory's permissions and free space)")]
     Io {
         /// Where.
         path: PathBuf,

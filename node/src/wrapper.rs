@@ -134,11 +134,20 @@ fn try_mesh(located: &Located, args: &[OsString]) -> Result<ExitCode, String> {
                 ControlResponse::Fallback(why) => Err(format!(
                     "the mesh could not compile it ({why}; worker {worker})"
                 )),
-                other => Err(format!("unexpected answer from the agent: {other:?}")),
+                other => Err(unexpected(&other)),
             }
         }
-        other => Err(format!("unexpected answer from the agent: {other:?}")),
+        other => Err(unexpected(&other)),
     }
+}
+
+/// For the log: an answer the wrapper did not expect (a release mismatch with the agent).
+fn unexpected(response: &ControlResponse) -> String {
+    format!(
+        "unexpected answer from the agent (a {} message); compiling locally. Run the same meshcc \
+         release as the agent",
+        crate::report::response_name(response)
+    )
 }
 
 /// Writes a successful remote result as the compiler would have; a failed one is compiled
@@ -146,7 +155,11 @@ fn try_mesh(located: &Located, args: &[OsString]) -> Result<ExitCode, String> {
 fn deliver(inv: &Invocation, outputs: &[PathBuf], result: JobResult) -> Result<ExitCode, String> {
     if result.exit != Exit::Code(0) {
         debug!(stderr = %String::from_utf8_lossy(&result.stderr), "remote compile failed");
-        return Err(format!("the remote compile failed ({:?}); compiling again locally for the compiler's own words", result.exit));
+        let how = match result.exit {
+            Exit::Code(code) => format!("exit status {code}"),
+            Exit::Signal(signal) => format!("signal {signal}"),
+        };
+        return Err(format!("the remote compile failed ({how}); compiling again locally for the compiler's own words"));
     }
     for file in &result.outputs {
         let path = PathBuf::from(OsStr::from_bytes(&file.path));
@@ -303,7 +316,10 @@ fn local_command(located: &Located, args: &[OsString]) -> Command {
 /// Replaces this process with the real compiler.
 pub fn exec_local(located: &Located, args: &[OsString]) -> ExitCode {
     let err = local_command(located, args).exec();
-    eprintln!("meshcc: cannot run {}: {err}", located.path.display());
+    eprintln!(
+        "meshcc: cannot run {}: {err}; check that it is an executable compiler",
+        located.path.display()
+    );
     ExitCode::from(127)
 }
 
@@ -313,7 +329,10 @@ fn run_local_leased(located: &Located, args: &[OsString], mut client: Client) ->
     let status = match local_command(located, args).status() {
         Ok(status) => status,
         Err(e) => {
-            eprintln!("meshcc: cannot run {}: {e}", located.path.display());
+            eprintln!(
+                "meshcc: cannot run {}: {e}; check that it is an executable compiler",
+                located.path.display()
+            );
             return ExitCode::from(127);
         }
     };

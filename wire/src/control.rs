@@ -75,6 +75,8 @@ pub enum ControlRequest {
     Finished(Finished),
     /// A remote result was compared with a local compile of the same command.
     Checked(Checked),
+    /// What `meshcc doctor` needs to say why peers may be missing.
+    Health,
 }
 
 /// The outcome of re-running a remote job locally.
@@ -136,6 +138,8 @@ pub enum ControlResponse {
     Ok,
     /// The request could not be served; a sentence saying why.
     Error(String),
+    /// Answers [`ControlRequest::Health`].
+    Health(HealthReport),
 }
 
 /// A remote compile's result.
@@ -258,4 +262,55 @@ pub struct JobsReport {
     /// The agent's slots plus twice the free slots of the peers that accept its jobs; never
     /// below one.
     pub jobs: u32,
+}
+
+/// How the agent finds peers and which connections failed, for `meshcc doctor`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct HealthReport {
+    /// Seconds since the agent started.
+    pub uptime_secs: u64,
+    /// Whether it discovers peers by mDNS.
+    pub mdns: bool,
+    /// Distinct peers mDNS has reported since the agent started.
+    pub mdns_discovered: u64,
+    /// The static `--peer` addresses it dials.
+    pub static_peers: Vec<String>,
+    /// Whether it runs a private mesh (`--mesh-key`).
+    pub mesh_key: bool,
+    /// Connections that failed, grouped by address and kind, most recent first.
+    pub failures: Vec<ConnectionFailure>,
+}
+
+/// Connections to or from one address that failed the same way.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ConnectionFailure {
+    /// What went wrong.
+    pub kind: FailureKind,
+    /// The far end's address (a multiaddr).
+    pub address: String,
+    /// The far end's peer id, when the failure came after it was known.
+    pub peer: Option<PeerName>,
+    /// The last error, as the network stack put it.
+    pub detail: String,
+    /// How many times.
+    pub count: u64,
+    /// Milliseconds since the last one.
+    pub last_ms_ago: u64,
+}
+
+/// Why a connection failed, as far as the agent can tell.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+pub enum FailureKind {
+    /// The handshake failed: most often the far end holds another mesh key (or none).
+    Handshake,
+    /// It is a meshcc agent of another protocol version.
+    ProtocolVersion,
+    /// It speaks libp2p but is not a meshcc agent.
+    NotMeshcc,
+    /// Nothing listens at that address (connection refused).
+    Refused,
+    /// The address cannot be reached (no route, unreachable network, timeout).
+    NoRoute,
+    /// Anything else.
+    Other,
 }

@@ -132,7 +132,7 @@ impl AgentArgs {
                 .iter()
                 .map(|a| {
                     a.parse()
-                        .with_context(|| format!("bad address {a:?} in config file"))
+                        .with_context(|| format!("the address {a:?} in the config file is not a multiaddr like /ip4/192.0.2.10/tcp/7070"))
                 })
                 .collect()
         };
@@ -193,9 +193,19 @@ impl AgentArgs {
 }
 
 fn read_file(path: &Path) -> Result<FileConfig> {
-    let text = std::fs::read_to_string(path)
-        .with_context(|| format!("cannot read config file {}", path.display()))?;
-    toml::from_str(&text).with_context(|| format!("config file {} is not valid", path.display()))
+    let text = std::fs::read_to_string(path).with_context(|| {
+        format!(
+            "cannot read the config file {} (check the path given to --config or MESHCC_CONFIG)",
+            path.display()
+        )
+    })?;
+    toml::from_str(&text).with_context(|| {
+        format!(
+            "the config file {} is not valid: it must be TOML with the long options of \
+             `meshcc agent --help` as keys",
+            path.display()
+        )
+    })
 }
 
 #[cfg(test)]

@@ -35,10 +35,10 @@ pub fn bind(path: &Path) -> Result<UnixListener> {
             );
         }
         std::fs::remove_file(path)
-            .with_context(|| format!("cannot remove stale socket {}", path.display()))?;
+            .with_context(|| format!("cannot remove the stale control socket {} left by a stopped agent; remove it by hand", path.display()))?;
     }
     let listener = UnixListener::bind(path)
-        .with_context(|| format!("cannot bind control socket {}", path.display()))?;
+        .with_context(|| format!("cannot create the control socket {} (is the state directory writable? choose another with --state-dir)", path.display()))?;
     // Every local user may compile through the agent; jobs run sandboxed whoever sends them.
     let _ = std::fs::set_permissions(path, std::os::unix::fs::PermissionsExt::from_mode(0o666));
     Ok(listener)
@@ -105,6 +105,7 @@ fn request_name(r: &ControlRequest) -> &'static str {
         ControlRequest::Submit(_) => "submit",
         ControlRequest::Finished(_) => "finished",
         ControlRequest::Checked(_) => "checked",
+        ControlRequest::Health => "health",
     }
 }
 
@@ -133,6 +134,9 @@ async fn answer(
         ControlRequest::Jobs => ask(submitter, Command::Jobs)
             .await
             .map_or_else(shutting_down, ControlResponse::Jobs),
+        ControlRequest::Health => ask(submitter, Command::Health)
+            .await
+            .map_or_else(shutting_down, ControlResponse::Health),
         ControlRequest::Plan(plan) => {
             let compiler = PathBuf::from(OsStr::from_bytes(&plan.compiler));
             let compiler_name = compiler

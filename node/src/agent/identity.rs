@@ -38,13 +38,18 @@ pub fn load_or_create(state_dir: &Path) -> Result<Keypair> {
                 .truncate(true)
                 .mode(0o600)
                 .open(&tmp)
-                .with_context(|| format!("cannot create {}", tmp.display()))?;
+                .with_context(|| format!("cannot create the identity key {} (is the state directory writable?)", tmp.display()))?;
             f.write_all(&key.to_protobuf_encoding()?)?;
             f.sync_all()?;
             fs::rename(&tmp, &path)?;
             Ok(key)
         }
-        Err(e) => Err(e).with_context(|| format!("cannot read {}", path.display())),
+        Err(e) => Err(e).with_context(|| {
+            format!(
+                "cannot read the identity key {} (run the agent as the user who owns the state directory)",
+                path.display()
+            )
+        }),
     }
 }
 
@@ -54,8 +59,12 @@ pub fn load_or_create(state_dir: &Path) -> Result<Keypair> {
 /// hashed, so its format does not matter, but surrounding white space is ignored so that an
 /// editor's trailing newline does not split a mesh.
 pub fn mesh_psk(path: &Path) -> Result<PreSharedKey> {
-    let content =
-        fs::read(path).with_context(|| format!("cannot read mesh key {}", path.display()))?;
+    let content = fs::read(path).with_context(|| {
+        format!(
+            "cannot read the mesh key {} given to --mesh-key",
+            path.display()
+        )
+    })?;
     let secret = content.trim_ascii();
     if secret.len() < 16 {
         bail!(

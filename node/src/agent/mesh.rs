@@ -14,7 +14,9 @@ use libp2p::{
     allow_block_list, identify, mdns, ping, request_response, Multiaddr, PeerId, StreamProtocol,
     Swarm,
 };
-use meshcc_wire::control::{JobsReport, PeerEntry, PeerName, PeersReport, StatsReport};
+use meshcc_wire::control::{
+    FailureKind, HealthReport, JobsReport, PeerEntry, PeerName, PeersReport, StatsReport,
+};
 use meshcc_wire::ids::ToolchainId;
 use meshcc_wire::mesh::{NodeStatus, StatusAck, STATUS_PROTOCOL};
 use tokio::sync::{mpsc, oneshot};
@@ -22,6 +24,7 @@ use tracing::{debug, info, warn};
 
 use super::codec::{CborCodec, Traffic};
 use super::discovery::Discovery;
+use super::failures::{self, Failures};
 use super::load::LoadMeter;
 use super::peers::PeerTable;
 pub use super::planner::PlanDecision;
@@ -70,6 +73,8 @@ pub enum Command {
     Stats(oneshot::Sender<StatsReport>),
     /// The parallelism on offer.
     Jobs(oneshot::Sender<JobsReport>),
+    /// Discovery settings and failed connections, for `meshcc doctor`.
+    Health(oneshot::Sender<HealthReport>),
     /// Where a client's compile with this compiler should run.
     Plan {
         /// The compiler's absolute path.
@@ -163,6 +168,13 @@ pub struct Mesh {
     /// Connected peers whose last status push failed; pushed again on the next tick rather
     /// than left with our old status until the heartbeat.
     repush: std::collections::HashSet<PeerId>,
+    /// Connections that failed, and why (for `meshcc doctor`).
+    failures: Failures,
+    /// Peers mDNS has reported, to tell "multicast finds nobody" from "nobody connects".
+    mdns_seen: std::collections::HashSet<PeerId>,
+    mdns: bool,
+    static_peers: Vec<String>,
+    private: bool,
 }
 
 impl Mesh {
@@ -192,7 +204,7 @@ impl Mesh {
                 query_interval: MDNS_QUERY,
                 ..Default::default()
             };
-            Some(mdns::tokio::Behaviour::new(cfg, local_id).context("cannot start mDNS")?)
+            Some(mdns::tokio::Behaviour::new(cfg, local_id).context("cannot start mDNS on this host; start the agent with --no-mdns and give peers with --peer")?)
         } else {
             None
         };
@@ -231,9 +243,9 @@ impl Mesh {
             .with_idle_connection_timeout(Duration::from_secs(365 * 24 * 3600));
         let mut swarm = Swarm::new(transport, behaviour, local_id, swarm_config);
         for addr in listen_addrs(config) {
-            swarm
-                .listen_on(addr.clone())
-                .with_context(|| format!("cannot listen on {addr}"))?;
+            swarm.listen_on(addr.clone()).with_context(|| {
+                format!("cannot listen on {addr}; choose another address or port with --listen")
+            })?;
         }
         info!(
             peer = %local_id,
@@ -265,6 +277,11 @@ impl Mesh {
             started: Instant::now(),
             commands,
             repush: Default::default(),
+            failures: Failures::default(),
+            mdns_seen: Default::default(),
+            mdns: config.mdns,
+            static_peers: config.peers.iter().map(Multiaddr::to_string).collect(),
+            private: config.mesh_key.is_some(),
         })
     }
 
@@ -375,6 +392,7 @@ impl Mesh {
                 } else {
                     debug!(peer = ?peer_id, "dial failed: {error}");
                     self.discovery.dial_failed(connection_id);
+                    self.record_dial_failure(peer_id, &error);
                 }
             }
             SwarmEvent::IncomingConnectionError {
@@ -388,6 +406,13 @@ impl Mesh {
                 } else {
                     // A wrong mesh key or a stranger's protocol ends here.
                     debug!(addr = %send_back_addr, "incoming connection failed: {error}");
+                    let detail = crate::report::error_sentence(&error);
+                    self.failures.record(
+                        failures::classify(&detail),
+                        without_port(&send_back_addr).to_string(),
+                        None,
+                        detail,
+                    );
                 }
             }
             SwarmEvent::Behaviour(event) => self.on_behaviour_event(event),
@@ -400,6 +425,7 @@ impl Mesh {
             BehaviourEvent::Mdns(mdns::Event::Discovered(found)) => {
                 for (peer, addr) in found {
                     debug!(%peer, %addr, "mDNS discovered");
+                    self.mdns_seen.insert(peer);
                     self.discovery.mdns_discovered(peer, addr);
                 }
             }
@@ -436,6 +462,24 @@ impl Mesh {
                 protocol = info.protocol_version,
                 agent = info.agent_version,
                 "peer is not a meshcc agent of this protocol; ignoring it"
+            );
+            let kind = if info.protocol_version.starts_with("/meshcc/") {
+                FailureKind::ProtocolVersion
+            } else {
+                FailureKind::NotMeshcc
+            };
+            let address = self
+                .peers
+                .address_of(&peer)
+                .map_or_else(|| "unknown".to_owned(), Multiaddr::to_string);
+            self.failures.record(
+                kind,
+                address,
+                Some(peer),
+                format!(
+                    "it speaks {} ({}); this agent speaks {IDENTIFY_PROTOCOL}",
+                    info.protocol_version, info.agent_version
+                ),
             );
             self.discovery.ignore(peer);
             let _ = self.swarm.disconnect_peer_id(peer);
@@ -489,6 +533,16 @@ impl Mesh {
             Command::Jobs(reply) => {
                 let _ = reply.send(self.jobs());
             }
+            Command::Health(reply) => {
+                let _ = reply.send(HealthReport {
+                    uptime_secs: self.started.elapsed().as_secs(),
+                    mdns: self.mdns,
+                    mdns_discovered: self.mdns_seen.len() as u64,
+                    static_peers: self.static_peers.clone(),
+                    mesh_key: self.private,
+                    failures: self.failures.report(),
+                });
+            }
             Command::Plan { compiler, reply } => {
                 let (decision, package) = self.planner.plan(&compiler, &self.peers);
                 let _ = reply.send(decision);
@@ -507,6 +561,37 @@ impl Mesh {
                 let _ = reply.send(Planner::holders(&toolchain, &self.peers));
             }
             Command::Packaged { compiler, result } => self.planner.packaged(compiler, result),
+        }
+    }
+
+    fn record_dial_failure(&mut self, peer: Option<PeerId>, error: &libp2p::swarm::DialError) {
+        use libp2p::swarm::DialError;
+        match error {
+            DialError::Transport(tries) => {
+                for (addr, e) in tries {
+                    let detail = crate::report::error_sentence(e);
+                    self.failures.record(
+                        failures::classify(&detail),
+                        addr.to_string(),
+                        peer,
+                        detail,
+                    );
+                }
+            }
+            // Not failures of the network: a dial made moot by another connection, or one
+            // the swarm declined to start.
+            DialError::Aborted | DialError::DialPeerConditionFalse(_) | DialError::NoAddresses => {}
+            other => {
+                let address = match other {
+                    DialError::WrongPeerId { address, .. } | DialError::LocalPeerId { address } => {
+                        address.to_string()
+                    }
+                    _ => "unknown".to_owned(),
+                };
+                let detail = crate::report::error_sentence(other);
+                self.failures
+                    .record(FailureKind::Other, address, peer, detail);
+            }
         }
     }
 
@@ -613,4 +698,13 @@ fn listen_addrs(config: &AgentConfig) -> Vec<Multiaddr> {
         }
     }
     out
+}
+
+/// An incoming connection's address without its port: the far end dials from a fresh port
+/// each time, and one host's failures belong in one row.
+fn without_port(addr: &Multiaddr) -> Multiaddr {
+    use libp2p::multiaddr::Protocol;
+    addr.iter()
+        .filter(|p| !matches!(p, Protocol::Tcp(_) | Protocol::Udp(_)))
+        .collect()
 }

@@ -49,6 +49,11 @@ impl PeerTable {
             .insert(conn, addr);
     }
 
+    /// One address `peer` is connected at, if it is connected.
+    pub fn address_of(&self, peer: &PeerId) -> Option<&Multiaddr> {
+        self.peers.get(peer)?.addresses.values().next()
+    }
+
     /// A connection closed; the peer leaves when its last one does. Returns whether it left.
     pub fn disconnected(&mut self, peer: &PeerId, conn: libp2p::swarm::ConnectionId) -> bool {
         let Some(p) = self.peers.get_mut(peer) else {

@@ -156,7 +156,12 @@ fn probe(compiler: &Path, args: &[&str]) -> Result<String, PackageError> {
         .output()
         .map_err(|e| fail(e.to_string()))?;
     if !out.status.success() {
-        return Err(fail(format!("{args:?} exited with {}", out.status)));
+        return Err(fail(format!(
+            "`{} {}` exited with {}",
+            compiler.display(),
+            args.join(" "),
+            out.status
+        )));
     }
     Ok(String::from_utf8_lossy(&out.stdout).into_owned())
 }

@@ -9,3 +9,4 @@ mod private_mesh;
 mod remote;
 mod result_check;
 mod util;
+mod ux;

@@ -330,6 +330,73 @@ fn golden_resp_error() {
     );
 }
 
+#[test]
+fn golden_req_health() {
+    check(
+        ControlRequest::Health,
+        r#"
+        00 00 00 09           # frame length 9
+        82                    # array(2)
+        01                    #   1
+        66 48 65 61 6c 74 68  #   "Health"
+        "#,
+    );
+}
+
+#[test]
+fn golden_resp_health() {
+    check(
+        ControlResponse::Health(HealthReport {
+            uptime_secs: 60,
+            mdns: true,
+            mdns_discovered: 2,
+            static_peers: vec![],
+            mesh_key: true,
+            failures: vec![ConnectionFailure {
+                kind: FailureKind::Handshake,
+                address: "/ip4/10.0.0.2".into(),
+                peer: None,
+                detail: "eof".into(),
+                count: 3,
+                last_ms_ago: 1500,
+            }],
+        }),
+        r#"
+        00 00 00 9f                                      # frame length 159
+        82                                               # array(2)
+        01                                               #   1
+        a1                                               #   map(1)
+        66 48 65 61 6c 74 68                             #     key "Health"
+        a6                                               #       map(6)
+        6b 75 70 74 69 6d 65 5f 73 65 63 73              #         key "uptime_secs"
+        18 3c                                            #           60
+        64 6d 64 6e 73                                   #         key "mdns"
+        f5                                               #           true
+        6f 6d 64 6e 73 5f 64 69 73 63 6f 76 65 72 65 64  #         key "mdns_discovered"
+        02                                               #           2
+        6c 73 74 61 74 69 63 5f 70 65 65 72 73           #         key "static_peers"
+        80                                               #           array(0)
+        68 6d 65 73 68 5f 6b 65 79                       #         key "mesh_key"
+        f5                                               #           true
+        68 66 61 69 6c 75 72 65 73                       #         key "failures"
+        81                                               #           array(1)
+        a6                                               #             map(6)
+        64 6b 69 6e 64                                   #               key "kind"
+        69 48 61 6e 64 73 68 61 6b 65                    #                 "Handshake"
+        67 61 64 64 72 65 73 73                          #               key "address"
+        6d 2f 69 70 34 2f 31 30 2e 30 2e 30 2e 32        #                 "/ip4/10.0.0.2"
+        64 70 65 65 72                                   #               key "peer"
+        f6                                               #                 null
+        66 64 65 74 61 69 6c                             #               key "detail"
+        63 65 6f 66                                      #                 "eof"
+        65 63 6f 75 6e 74                                #               key "count"
+        03                                               #                 3
+        6b 6c 61 73 74 5f 6d 73 5f 61 67 6f              #               key "last_ms_ago"
+        19 05 dc                                         #                 1500
+        "#,
+    );
+}
+
 fn b(s: &str) -> ByteBuf {
     ByteBuf::from(s.as_bytes().to_vec())
 }
