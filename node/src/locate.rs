@@ -36,7 +36,7 @@ pub enum LocateError {
     /// Nothing but meshcc itself answers to that name.
     #[error("meshcc: cannot find the real `{0}` in PATH (none there, or only meshcc itself); install the compiler or fix PATH")]
     NotFound(String),
-    /// A path that is meshcc itself was given as the compiler.
+    /// A path to the meshcc binary itself (not a masquerade link) was given as the compiler.
     #[error("meshcc: `{0}` is meshcc itself, not a compiler; name the real compiler (e.g. /usr/bin/gcc), or its bare name for meshcc to find it in PATH")]
     IsMeshcc(String),
     /// Wrappers keep calling each other.
@@ -71,7 +71,17 @@ pub fn locate_in(
     if name.as_encoded_bytes().contains(&b'/') {
         let path = PathBuf::from(name);
         if is_me(&path) {
-            return Err(LocateError::IsMeshcc(display));
+            // A masquerade link by its path: ccache with `CCACHE_PREFIX=meshcc` runs the
+            // compiler it found in PATH, which is the link when the masquerade directory
+            // comes first. Find the compiler it stands for, as the link itself would: after the
+            // previous hop's directory if this is a chain (masquerade → ccache → this), else
+            // after the link's own.
+            return match path.file_name() {
+                Some(link) if !is_meshcc_name(link) => {
+                    locate_in(link, path_var, me, after_dir.or(path.parent()))
+                }
+                _ => Err(LocateError::IsMeshcc(display)),
+            };
         }
         return Ok(Located {
             path,
@@ -207,10 +217,20 @@ mod tests {
     }
 
     #[test]
-    fn explicit_path_to_meshcc_is_refused() {
+    fn explicit_path_to_a_masquerade_link_finds_the_compiler_it_stands_for() {
+        // `CCACHE_PREFIX=meshcc` with the masquerade directory first in PATH.
         let t = tree();
         let link = t.masq.join("gcc-12");
-        let err = locate_in(link.as_os_str(), &path(&[&t.bin]), Some(&t.me), None).unwrap_err();
+        let p = path(&[&t.masq, &t.bin]);
+        let got = locate_in(link.as_os_str(), &p, Some(&t.me), None).unwrap();
+        assert_eq!(got.path, t.bin.join("gcc-12"));
+    }
+
+    #[test]
+    fn explicit_path_to_meshcc_is_refused() {
+        let t = tree();
+        let err =
+            locate_in(t.me.as_os_str(), &path(&[&t.bin]), Some(&t.me), None).unwrap_err();
         assert!(matches!(err, LocateError::IsMeshcc(_)));
     }
 

@@ -189,8 +189,10 @@ fn is_ccache(path: &Path) -> bool {
         .is_ok_and(|p| p.file_name().is_some_and(|n| n == "ccache"))
 }
 
-/// `CCACHE_PREFIX=meshcc` sends ccache's compiles through meshcc; with a masquerade directory
-/// after ccache's in PATH as well, ccache would find meshcc's link as "the compiler".
+/// `CCACHE_PREFIX=meshcc` sends ccache's compiles through meshcc. With a masquerade directory
+/// in PATH as well, ccache may find meshcc's link as "the compiler" and run `meshcc LINK …`;
+/// meshcc resolves the link to the compiler it stands for, so this works, but is one wrapper
+/// too many to reason about.
 fn ccache_prefix(out: &mut Vec<Check>, masquerade_dirs: &[PathBuf], path_var: &OsString) {
     let Some(prefix) = std::env::var_os("CCACHE_PREFIX") else {
         return;
@@ -198,23 +200,16 @@ fn ccache_prefix(out: &mut Vec<Check>, masquerade_dirs: &[PathBuf], path_var: &O
     if !prefix.to_string_lossy().contains("meshcc") {
         return;
     }
-    let ccache_dirs: Vec<PathBuf> = std::env::split_paths(path_var)
-        .filter(|d| is_ccache(&d.join("gcc")))
-        .collect();
-    if masquerade_dirs.is_empty() {
-        out.push(Check::info(
-            "wrapping",
-            "CCACHE_PREFIX names meshcc: ccache stays the entry point, and what it does not find in its cache goes through meshcc.",
-        ));
-    } else if !ccache_dirs.is_empty() {
-        out.push(Check::warn(
-            "wrapping",
-            format!(
-                "CCACHE_PREFIX names meshcc and a meshcc masquerade directory ({}) is in PATH as \
-                 well: the two wrap each other, and ccache 4 then fails to run its prefix.",
-                masquerade_dirs[0].display()
-            ),
-            "Use one of the two: unset CCACHE_PREFIX, or take the masquerade directory out of PATH.",
-        ));
-    }
+    let ccache_dirs = std::env::split_paths(path_var).any(|d| is_ccache(&d.join("gcc")));
+    let message = if masquerade_dirs.is_empty() || !ccache_dirs {
+        "CCACHE_PREFIX names meshcc: ccache stays the entry point, and what it does not find in its cache goes through meshcc.".to_owned()
+    } else {
+        format!(
+            "CCACHE_PREFIX names meshcc and a meshcc masquerade directory ({}) is in PATH as well: \
+             ccache runs meshcc with that directory's link, which meshcc resolves to the real \
+             compiler. It works; either one alone is enough.",
+            masquerade_dirs[0].display()
+        )
+    };
+    out.push(Check::info("wrapping", message));
 }

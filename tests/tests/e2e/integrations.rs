@@ -421,3 +421,56 @@ fn ccache_in_front_hits_on_the_second_build_and_never_caches_meshcc_words() {
         );
     }
 }
+
+/// ccache's masquerade directory and meshcc's both in `PATH`, with `CCACHE_PREFIX=meshcc`, in
+/// either order: ccache runs `meshcc /masq/gcc …` or meshcc runs ccache, and each finds the
+/// real compiler; the program and objects are the plain build's. No agent: the point is the
+/// wrapping, and meshcc then compiles locally.
+#[test]
+fn ccache_prefix_with_a_masquerade_directory_in_path_either_order() {
+    let ccache_dir = Path::new("/usr/lib/ccache");
+    assert!(
+        ccache_dir.join("gcc").exists(),
+        "ccache's masquerade directory {} is missing: run scripts/setup-system.sh",
+        ccache_dir.display()
+    );
+    let tmp = tempfile::tempdir().unwrap();
+    let local = tmp.path().join("local");
+    local_make_build(&local);
+    let masq = tmp.path().join("masq");
+    ok(
+        Command::new(bin("meshcc"))
+            .arg("setup-masquerade")
+            .arg(&masq)
+            .output()
+            .unwrap(),
+        "meshcc setup-masquerade",
+    );
+    let system_path = std::env::var("PATH").unwrap_or_default();
+    let orders = [
+        (ccache_dir.to_path_buf(), masq.clone()),
+        (masq.clone(), ccache_dir.to_path_buf()),
+    ];
+    for (i, (first, second)) in orders.iter().enumerate() {
+        let dir = tmp.path().join(format!("order{i}"));
+        write_sources(&dir);
+        std::fs::write(dir.join("Makefile"), MAKEFILE).unwrap();
+        ok(
+            Command::new("make")
+                .args(["-s", "CC=gcc", "CXX=g++"])
+                .current_dir(&dir)
+                .env(
+                    "PATH",
+                    format!("{}:{}:{system_path}", first.display(), second.display()),
+                )
+                .env("CCACHE_PREFIX", bin("meshcc"))
+                .env("CCACHE_DIR", tmp.path().join("ccache"))
+                .env("MESHCC_STATE_DIR", tmp.path().join("no-agent"))
+                .output()
+                .unwrap(),
+            &format!("make with {} before {}", first.display(), second.display()),
+        );
+        assert_runs(&dir);
+        assert_same_objects(&local, &dir, OBJECTS);
+    }
+}
