@@ -41,6 +41,10 @@ pub struct AgentArgs {
     /// Size limit of the blob store (toolchains, inputs), MiB; least recently used go first.
     #[arg(long)]
     pub store_limit_mb: Option<u64>,
+    /// Address space each compile from the mesh may use, MiB (default 4096); a job that needs
+    /// more is refused as "out of memory" and compiled elsewhere.
+    #[arg(long)]
+    pub job_memory_mb: Option<u64>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -58,6 +62,7 @@ struct FileConfig {
     #[serde(default)]
     no_mdns: bool,
     store_limit_mb: Option<u64>,
+    job_memory_mb: Option<u64>,
 }
 
 /// Settings after merging options, file and defaults.
@@ -79,6 +84,8 @@ pub struct AgentConfig {
     pub mdns: bool,
     /// Blob store size limit, MiB.
     pub store_limit_mb: u64,
+    /// Address-space limit of each job served, MiB; `None` keeps the sandbox's default.
+    pub job_memory_mb: Option<u64>,
 }
 
 impl AgentArgs {
@@ -123,6 +130,7 @@ impl AgentArgs {
                 .store_limit_mb
                 .or(file.store_limit_mb)
                 .unwrap_or(10 * 1024),
+            job_memory_mb: self.job_memory_mb.or(file.job_memory_mb),
         })
     }
 }

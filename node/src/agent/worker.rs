@@ -62,6 +62,8 @@ pub struct Worker {
     pub helper: super::execute::Helper,
     /// Serialises fetching and unpacking of each toolchain.
     pub toolchain_locks: super::execute::ToolchainLocks,
+    /// The sandbox limits of every job (`--job-memory-mb` sets the memory one).
+    pub limits: meshcc_sandbox::Limits,
 }
 
 /// A job that passed the checks, with the facts the worker derived itself.
@@ -105,11 +107,8 @@ impl Worker {
 
     async fn run(&self, peer: PeerId, request: JobRequest) -> JobResponse {
         let shared = &self.shared;
-        if !shared.accepts_remote || shared.slots == 0 {
-            return refuse(
-                RefusalKind::NotAccepting,
-                "this agent takes no jobs (--no-remote or --slots 0)",
-            );
+        if let Some(why) = shared.refuses_jobs_because() {
+            return refuse(RefusalKind::NotAccepting, why);
         }
         let waiting = shared.served_queued.load(Ordering::Relaxed)
             + shared.served_running.load(Ordering::Relaxed);

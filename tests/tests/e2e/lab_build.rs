@@ -11,11 +11,11 @@ use meshcc_simulations::lab::{AgentOptions, Lab, LabConfig};
 
 use crate::util::{bin, needs_root, wait_for};
 
-const LUA_MK: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../scripts/demo/lua.mk");
+pub(crate) const LUA_MK: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../scripts/demo/lua.mk");
 const DEMO_MANIFEST: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../scripts/demo/Cargo.toml");
 
 /// Lua's C sources, from the lua-src package (`cargo metadata` fetches it if needed).
-fn lua_sources() -> PathBuf {
+pub(crate) fn lua_sources() -> PathBuf {
     let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
     let out = Command::new(cargo)
         .args([
@@ -51,7 +51,7 @@ fn lua_sources() -> PathBuf {
     dir
 }
 
-fn make(dir: &Path, lua: &Path, cc: &str, jobs: u32) -> Command {
+pub(crate) fn make(dir: &Path, lua: &Path, cc: &str, jobs: u32) -> Command {
     let mut cmd = Command::new("make");
     cmd.args(["-s", "-C"])
         .arg(dir)
@@ -63,22 +63,32 @@ fn make(dir: &Path, lua: &Path, cc: &str, jobs: u32) -> Command {
 }
 
 /// Every `.o` and the library in `built` equal those in `local`.
-fn assert_identical(local: &Path, built: &Path) -> usize {
+pub(crate) fn assert_identical(local: &Path, built: &Path) -> usize {
+    let (n, differ) = compare_builds(local, built);
+    assert!(differ.is_empty(), "{differ:?} differ from the local build");
+    n
+}
+
+/// Compares every `.o`, `.d` and `.a` of `local` with the same file in `built`: returns how
+/// many were compared, and the names of those that differ or are missing.
+pub(crate) fn compare_builds(local: &Path, built: &Path) -> (usize, Vec<String>) {
     let mut n = 0;
+    let mut differ = Vec::new();
     for entry in std::fs::read_dir(local).unwrap().flatten() {
         let name = entry.file_name();
         let name = name.to_string_lossy();
         if name.ends_with(".o") || name.ends_with(".a") || name.ends_with(".d") {
             let want = std::fs::read(entry.path()).unwrap();
-            let got = std::fs::read(built.join(&*name)).unwrap_or_else(|e| panic!("{name}: {e}"));
-            assert!(want == got, "{name} differs from the local build");
+            if std::fs::read(built.join(&*name)).ok() != Some(want) {
+                differ.push(name.into_owned());
+            }
             n += 1;
         }
     }
-    n
+    (n, differ)
 }
 
-fn remote_jobs(log: &Path) -> usize {
+pub(crate) fn remote_jobs(log: &Path) -> usize {
     std::fs::read_to_string(log)
         .unwrap_or_default()
         .matches("compiled remotely")
