@@ -5,9 +5,12 @@
 //! build: host 0 submits and compiles nothing itself (`--slots 0`), hosts 1–3 are workers, host
 //! 4 is a worker whose disk is full, started only for that fault. Each fault prints a row
 //! `FAULT-MATRIX | fault | what happened | time lost s | identical` (run with `--nocapture`),
-//! and the whole table again at the end. Time lost is against the clean build; on this loaded
-//! machine builds vary by several seconds, so the limits asserted catch a hang or a build that
-//! waits on a fault, not a regression of a second.
+//! and the whole table again at the end. Time lost is against the clean build and is printed,
+//! not asserted: on a loaded machine builds vary by tens of seconds. What is asserted: every
+//! build succeeds, every object equals the local build's, no build hangs, a lost worker's jobs
+//! fail over within a minute (not when TCP gives up), the healed host gets jobs again, the
+//! submitter says the worker ran out of memory, and the full-disk worker tells the mesh so.
+//! `lab_build.rs` kills a worker too, in its own lab; here it is one row of the matrix.
 
 use std::ffi::OsString;
 use std::os::unix::fs::FileExt;
@@ -42,10 +45,6 @@ const MEMORY_HOG: &str = "\
 #define E6 E5, E5, E5, E5, E5, E5, E5, E5, E5, E5
 const int big_table[] = { E6, E5, E5, E5, E5, E5 };
 ";
-/// Most time a fault may cost a build, in seconds, or twice the clean build's time if more:
-/// builds on a loaded machine vary by tens of seconds, a job stuck on a dead connection
-/// costs minutes.
-const LOST_LIMIT_SECS: f64 = 90.0;
 /// Longer than any build may take: past it the test calls the build hung.
 const BUILD_LIMIT: Duration = Duration::from_secs(420);
 
@@ -281,12 +280,25 @@ impl Matrix {
             differ.is_empty(),
             "{fault}: {differ:?} of {files} files differ from the local build"
         );
-        let limit = LOST_LIMIT_SECS.max(2.0 * self.clean_secs);
-        assert!(
-            build.secs - self.clean_secs < limit,
-            "{fault}: the build lost {:.1} s (more than {limit:.0} s) to the fault",
-            build.secs - self.clean_secs
-        );
+    }
+
+    /// Waits from now until the submitter gives up on a job of `worker` (a peer id), which
+    /// must come within seconds (liveness is 3.5 s), not when TCP gives up on a dead
+    /// connection (minutes); returns how long that took.
+    fn wait_failover(&self, worker: &str) -> Duration {
+        let log = self.lab.host_dir(SUBMITTER).unwrap().join("agent.log");
+        let from = std::fs::metadata(&log).map_or(0, |m| m.len()) as usize;
+        wait_for(
+            Duration::from_secs(60),
+            || {
+                std::fs::read(&log).is_ok_and(|all| {
+                    String::from_utf8_lossy(&all[from.min(all.len())..])
+                        .lines()
+                        .any(|l| l.contains("remote compile failed") && l.contains(worker))
+                })
+            },
+            "the submitter to give up on the lost worker's jobs",
+        )
     }
 
     /// Host `i` as the submitter's table shows it.
@@ -372,6 +384,7 @@ fn lua_builds_stay_identical_through_every_fault() {
     let happened = format!("the build took {:.1} s", clean.secs);
     m.row("none (clean build)", &happened, &clean, &reference);
 
+    let mut failover = Duration::ZERO;
     let b = m.build(|m| {
         m.wait_busy(KILLED);
         let agent = m.lab.state().hosts[KILLED].agent.expect("host 1 runs an agent");
@@ -380,9 +393,11 @@ fn lua_builds_stay_identical_through_every_fault() {
             nix::sys::signal::Signal::SIGKILL,
         )
         .unwrap();
+        failover = m.wait_failover(&ids[KILLED]);
     });
     let happened = format!(
-        "its jobs failed over at once ({} retried elsewhere)",
+        "its jobs failed over {:.1} s after the kill ({} retried elsewhere)",
+        failover.as_secs_f64(),
         b.retried()
     );
     m.row("worker process killed mid-job (SIGKILL)", &happened, &b, &reference);
@@ -392,7 +407,9 @@ fn lua_builds_stay_identical_through_every_fault() {
     let b = m.build(|m| {
         m.wait_busy(CUT);
         m.lab.cut(CUT).unwrap();
+        failover = m.wait_failover(&ids[CUT]);
     });
+    let cut_failover = failover;
     m.lab.heal(CUT).unwrap();
     let rejoined = m.wait_for_workers(WORKERS.len());
     let cut_build = b;
@@ -407,7 +424,8 @@ fn lua_builds_stay_identical_through_every_fault() {
     let b = m.build(|_| {});
     let healed_jobs = b.on(&ids[CUT]);
     let happened = format!(
-        "{} retried elsewhere; healed, it was back in {:.1} s and ran {healed_jobs} jobs of the next build",
+        "its jobs failed over {:.1} s after the cut ({} retried elsewhere); healed, it was back in {:.1} s and ran {healed_jobs} jobs of the next build",
+        cut_failover.as_secs_f64(),
         cut_build.retried(),
         rejoined.as_secs_f64()
     );
