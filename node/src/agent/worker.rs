@@ -162,12 +162,22 @@ impl Worker {
         );
         let tree = super::execute::ensure_toolchain(self, &sources, toolchain)
             .await
-            .map_err(|e| refuse(RefusalKind::Toolchain, format!("{e:#}")))?;
+            .map_err(|e| self.fetch_failed(RefusalKind::Toolchain, format!("{e:#}")))?;
         let hashes: Vec<_> = job.request.compile.inputs.iter().map(|i| i.hash).collect();
         super::blobs::fetch(&self.control, &self.shared, &[peer], &hashes)
             .await
-            .map_err(|e| refuse(RefusalKind::Inputs, e.to_string()))?;
+            .map_err(|e| self.fetch_failed(RefusalKind::Inputs, e.to_string()))?;
         Ok(tree)
+    }
+
+    /// The refusal for a failed fetch. A fetch also fails when nothing can be stored here:
+    /// then the full disk is the reason to give, not the sources.
+    fn fetch_failed(&self, kind: RefusalKind, why: String) -> JobResponse {
+        self.shared.check_disk();
+        match self.shared.refuses_jobs_because() {
+            Some(disk_full) => refuse(RefusalKind::NotAccepting, disk_full),
+            None => refuse(kind, why),
+        }
     }
 
     async fn holders(&self, toolchain: meshcc_wire::ids::ToolchainId) -> Vec<PeerId> {
