@@ -145,7 +145,7 @@ impl Shared {
         let Ok(stat) = nix::sys::statvfs::statvfs(&self.state_dir) else {
             return;
         };
-        let free_mb = (stat.blocks_available() as u64 * stat.fragment_size() as u64) >> 20;
+        let free_mb = (stat.blocks_available() * stat.fragment_size()) >> 20;
         let full = free_mb < MIN_FREE_DISK_MB;
         if self.disk_full.swap(full, Ordering::Relaxed) == full {
             return;
