@@ -42,7 +42,7 @@ pub struct AgentArgs {
     #[arg(long)]
     pub store_limit_mb: Option<u64>,
     /// Address space each compile from the mesh may use, MiB (default 4096); a job that needs
-    /// more is refused as "out of memory" and compiled elsewhere.
+    /// more is refused as "out of memory", and its submitter compiles it itself.
     #[arg(long)]
     pub job_memory_mb: Option<u64>,
 }
