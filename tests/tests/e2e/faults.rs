@@ -148,11 +148,7 @@ impl Matrix {
 
     /// Host `i`'s `meshcc peers --json`, or `None` while its agent does not answer.
     fn peers_json(&self, i: usize) -> Option<serde_json::Value> {
-        let argv = [
-            self.meshcc.as_os_str(),
-            "peers".as_ref(),
-            "--json".as_ref(),
-        ];
+        let argv = [self.meshcc.as_os_str(), "peers".as_ref(), "--json".as_ref()];
         let out = self.lab.output_on(i, &argv).unwrap();
         serde_json::from_slice(&out.stdout).ok()
     }
@@ -178,9 +174,9 @@ impl Matrix {
         wait_for(
             Duration::from_secs(20),
             || {
-                id = self.peers_json(i).and_then(|v| {
-                    v["local"]["peer_id"].as_str().map(str::to_owned)
-                });
+                id = self
+                    .peers_json(i)
+                    .and_then(|v| v["local"]["peer_id"].as_str().map(str::to_owned));
                 id.is_some()
             },
             &format!("host {i}'s agent to answer"),
@@ -387,7 +383,9 @@ fn lua_builds_stay_identical_through_every_fault() {
     let mut failover = Duration::ZERO;
     let b = m.build(|m| {
         m.wait_busy(KILLED);
-        let agent = m.lab.state().hosts[KILLED].agent.expect("host 1 runs an agent");
+        let agent = m.lab.state().hosts[KILLED]
+            .agent
+            .expect("host 1 runs an agent");
         nix::sys::signal::kill(
             nix::unistd::Pid::from_raw(agent.pid),
             nix::sys::signal::Signal::SIGKILL,
@@ -400,7 +398,12 @@ fn lua_builds_stay_identical_through_every_fault() {
         failover.as_secs_f64(),
         b.retried()
     );
-    m.row("worker process killed mid-job (SIGKILL)", &happened, &b, &reference);
+    m.row(
+        "worker process killed mid-job (SIGKILL)",
+        &happened,
+        &b,
+        &reference,
+    );
     m.start(&[KILLED]);
     m.wait_for_workers(WORKERS.len());
 
@@ -468,9 +471,19 @@ fn lua_builds_stay_identical_through_every_fault() {
         .lines()
         .filter(|l| l.contains("ran out of memory"))
         .count();
-    let happened = format!("the submitter logged \"the worker ran out of memory\" ({said}x) and compiled it locally");
-    m.row("a job exhausting the worker's memory limit (160 MiB)", &happened, &b, &with_hog);
-    assert!(said > 0, "the submitter did not say the worker ran out of memory");
+    let happened = format!(
+        "the submitter logged \"the worker ran out of memory\" ({said}x) and compiled it locally"
+    );
+    m.row(
+        "a job exhausting the worker's memory limit (160 MiB)",
+        &happened,
+        &b,
+        &with_hog,
+    );
+    assert!(
+        said > 0,
+        "the submitter did not say the worker ran out of memory"
+    );
     std::fs::remove_file(&hog).unwrap();
 
     // A worker whose disk fills up once it is running: nothing it must store fits.
@@ -482,7 +495,10 @@ fn lua_builds_stay_identical_through_every_fault() {
     fill(&disk);
     let told = wait_for(
         Duration::from_secs(20),
-        || m.seen(DISK_FULL).is_some_and(|p| p["accepts_remote"] == false),
+        || {
+            m.seen(DISK_FULL)
+                .is_some_and(|p| p["accepts_remote"] == false)
+        },
         "the worker with a full disk to tell the mesh it takes no jobs",
     );
     let b = m.build(|_| {});
@@ -495,7 +511,12 @@ fn lua_builds_stay_identical_through_every_fault() {
             .count(),
         b.on(&full_id)
     );
-    m.row("worker disk full (its state on a 256 MiB tmpfs, filled)", &happened, &b, &reference);
+    m.row(
+        "worker disk full (its state on a 256 MiB tmpfs, filled)",
+        &happened,
+        &b,
+        &reference,
+    );
     m.lab.stop_agents(Some(&[DISK_FULL])).unwrap();
     drop(tmpfs);
     m.wait_for_workers(WORKERS.len());
@@ -514,11 +535,7 @@ fn lua_builds_stay_identical_through_every_fault() {
 
     // lua.h edited between two builds, keeping its size, inode and mtime: only the content
     // tells, so any cache keyed on file metadata would hand out the old header.
-    edit_keeping_size_and_mtime(
-        &m.lua.join("lua.h"),
-        "R. Ierusalimschy",
-        "R. IERUSALIMSCHY",
-    );
+    edit_keeping_size_and_mtime(&m.lua.join("lua.h"), "R. Ierusalimschy", "R. IERUSALIMSCHY");
     let edited = m.local_build("local-edited");
     assert_ne!(
         std::fs::read(reference.join("lapi.o")).unwrap(),
