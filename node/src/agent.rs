@@ -109,6 +109,7 @@ pub fn run(config: AgentConfig) -> Result<()> {
             slots: Arc::new(Semaphore::new(slots as usize)),
             helper: execute::Helper::current_exe(),
             toolchain_locks: Default::default(),
+            limits: job_limits(&config),
         };
         if let Some(web) = web {
             let url = monitor::url(&web)?;
@@ -124,6 +125,15 @@ pub fn run(config: AgentConfig) -> Result<()> {
         let _ = std::fs::remove_file(&socket);
         Ok(())
     })
+}
+
+/// The sandbox limits of every job this agent serves.
+fn job_limits(config: &AgentConfig) -> meshcc_sandbox::Limits {
+    let mut limits = meshcc_sandbox::Limits::default();
+    if let Some(mb) = config.job_memory_mb {
+        limits.memory_bytes = mb << 20;
+    }
+    limits
 }
 
 async fn shutdown_signal() {

@@ -346,6 +346,17 @@ impl Lab {
         })
     }
 
+    /// Sets host `i`'s CPU quota to `cores` (`None`: no quota), whatever the lab's `--cpu`:
+    /// one slow host among fast ones. Processes running there feel it at once.
+    pub fn set_cpu(&mut self, i: usize, cores: Option<f64>) -> Result<(), LabError> {
+        if cores.is_some_and(|c| !(c > 0.0 && c.is_finite())) {
+            return Err(LabError::BadConfig(
+                "a CPU quota must be a positive number of cores".to_owned(),
+            ));
+        }
+        cgroup::set_quota(&cgroup::Layout::detect(), &self.host(i)?.cgroups, cores)
+    }
+
     /// Starts an agent on each chosen host; returns their processes.
     pub fn start_agents(&mut self, opts: &AgentOptions) -> Result<Vec<(usize, ProcRef)>, LabError> {
         let chosen = self.chosen(opts.hosts.as_deref())?;

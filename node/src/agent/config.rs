@@ -57,6 +57,10 @@ pub struct AgentArgs {
     /// Serve no web monitor.
     #[arg(long, conflicts_with = "monitor")]
     pub no_monitor: bool,
+    /// Address space each compile from the mesh may use, MiB (default 4096); a job that needs
+    /// more is refused as "out of memory", and its submitter compiles it itself.
+    #[arg(long)]
+    pub job_memory_mb: Option<u64>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -80,6 +84,7 @@ struct FileConfig {
     monitor: Option<SocketAddr>,
     #[serde(default)]
     no_monitor: bool,
+    job_memory_mb: Option<u64>,
 }
 
 /// Where the web monitor listens.
@@ -118,6 +123,8 @@ pub struct AgentConfig {
     pub verify: f64,
     /// The web monitor's address.
     pub monitor: MonitorListen,
+    /// Address-space limit of each job served, MiB; `None` keeps the sandbox's default.
+    pub job_memory_mb: Option<u64>,
 }
 
 impl AgentArgs {
@@ -188,6 +195,7 @@ impl AgentArgs {
                 (_, _, _, Some(addr)) => MonitorListen::At(addr),
                 _ => MonitorListen::Default,
             },
+            job_memory_mb: self.job_memory_mb.or(file.job_memory_mb),
         })
     }
 }

@@ -11,7 +11,7 @@ use std::time::Instant;
 
 use anyhow::{anyhow, bail, Context};
 use libp2p::PeerId;
-use meshcc_sandbox::{JailPath, JobOutcome, JobSpec, LimitHit, Limits, OutputFile, Termination};
+use meshcc_sandbox::{JailPath, JobOutcome, JobSpec, LimitHit, OutputFile, Termination};
 use meshcc_wire::ids::{BlobHash, ToolchainId};
 use meshcc_wire::job::{Exit, JobResponse, JobResult, OutputFile as WireOutput, RefusalKind};
 use serde_bytes::ByteBuf;
@@ -276,7 +276,7 @@ fn base_spec(worker: &Worker, tree: &Path, job: &CheckedJob) -> anyhow::Result<J
             .iter()
             .map(JailPath::new)
             .collect::<Result<_, _>>()?,
-        limits: Limits::default(),
+        limits: worker.limits,
         identity: Default::default(),
     })
 }

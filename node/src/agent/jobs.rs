@@ -18,6 +18,7 @@ use meshcc_wire::control::{Compiled, ControlResponse, PeerName};
 use meshcc_wire::ids::{BlobHash, ToolchainId};
 use meshcc_wire::job::{Compile, Exit, JobRequest, JobResponse, RefusalKind, JOB_PROTOCOL};
 use meshcc_wire::{read_msg_async, write_msg_async};
+use tokio::sync::broadcast::error::RecvError;
 use tokio::sync::{mpsc, oneshot};
 use tracing::{info, warn};
 
@@ -114,10 +115,12 @@ impl Submitter {
                     warn!(job = job.job_id, %peer, kind = ?refusal.kind, "worker refused the job: {}", refusal.message);
                     self.shared.stats.fallback(refusal_phrase(refusal.kind));
                     why = format!("worker {peer} refused: {}", refusal.message);
-                    // The same inputs give the same answer anywhere: compile locally now.
+                    // The same inputs give the same answer anywhere: compile locally now. A
+                    // job that ran out of memory would on the next worker too (workers share
+                    // the default limit); the submitter's own compiler has none.
                     if matches!(
                         refusal.kind,
-                        RefusalKind::TuMismatch | RefusalKind::Forbidden
+                        RefusalKind::TuMismatch | RefusalKind::Forbidden | RefusalKind::OutOfMemory
                     ) {
                         break;
                     }
@@ -140,6 +143,18 @@ impl Submitter {
 
     async fn run_on(&self, peer: PeerId, job: &JobRequest) -> anyhow::Result<JobResponse> {
         let mut control = self.control.clone();
+        // A cut-off worker leaves the table within seconds, but the stream on its dead
+        // connection would wait for TCP to give up (minutes): watch the table instead.
+        let mut left = self.shared.peer_left.subscribe();
+        let lost = async move {
+            loop {
+                match left.recv().await {
+                    Ok(gone) if gone == peer => return,
+                    Err(RecvError::Closed) => std::future::pending::<()>().await,
+                    _ => {}
+                }
+            }
+        };
         let exchange = async {
             let mut stream = control.open_stream(peer, JOB).await?;
             write_msg_async(&mut stream, job).await?;
@@ -147,9 +162,12 @@ impl Submitter {
                 .await?
                 .ok_or_else(|| anyhow::anyhow!("the worker closed the stream without an answer"))
         };
-        tokio::time::timeout(JOB_TIMEOUT, exchange)
-            .await
-            .map_err(|_| anyhow::anyhow!("no result within {JOB_TIMEOUT:?}"))?
+        tokio::select! {
+            answer = tokio::time::timeout(JOB_TIMEOUT, exchange) => {
+                answer.map_err(|_| anyhow::anyhow!("no result within {JOB_TIMEOUT:?}"))?
+            }
+            () = lost => Err(anyhow::anyhow!("the worker went silent and was disconnected")),
+        }
     }
 
     /// Another worker for the job, or none (compile locally).

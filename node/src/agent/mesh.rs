@@ -134,7 +134,7 @@ impl Local {
             load_permille: self.load_permille,
             speed: self.speed,
             mem_free_mb: self.mem_free_mb,
-            accepts_remote: self.shared.accepts_remote,
+            accepts_remote: self.shared.takes_jobs(),
             toolchains: self.shared.toolchains(),
         }
     }
@@ -302,6 +302,7 @@ impl Mesh {
                 _ = load_tick.tick() => {
                     self.local.load_permille = self.local.load.sample();
                     self.local.mem_free_mb = super::load::mem_available_mb();
+                    self.local.shared.check_disk();
                 }
                 () = &mut shutdown => break,
             }
@@ -380,6 +381,7 @@ impl Mesh {
             } if self.peers.disconnected(&peer_id, connection_id) => {
                 let why = cause.map_or_else(|| "closed".to_owned(), |c| c.to_string());
                 info!(peer = %peer_id, "peer left the table: {why}");
+                let _ = self.local.shared.peer_left.send(peer_id);
             }
             SwarmEvent::OutgoingConnectionError {
                 connection_id,

@@ -2,7 +2,7 @@
 
 use std::collections::{BTreeMap, HashMap};
 use std::path::PathBuf;
-use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, OnceLock};
 use std::time::Instant;
 
@@ -14,6 +14,11 @@ use meshcc_wire::ids::{BlobHash, ToolchainId};
 use super::history::History;
 use super::progress::Transfers;
 use crate::store::Store;
+
+/// Free disk space (where the state directory is) below which this agent takes no jobs from
+/// the mesh: a toolchain alone needs more, and a worker that cannot store one only wastes each
+/// submitter's time.
+const MIN_FREE_DISK_MB: u64 = 64;
 
 /// Counters behind `meshcc stats`.
 #[derive(Debug, Default)]
@@ -69,6 +74,13 @@ pub struct Shared {
     pub toolchains_dir: PathBuf,
     /// Where job roots are built.
     pub jobs_dir: PathBuf,
+    /// The state directory, whose file system holds the store and the job roots.
+    state_dir: PathBuf,
+    /// The state directory's disk is (nearly) full: no jobs are taken from the mesh.
+    disk_full: AtomicBool,
+    /// Peers that just left the table, so that jobs waiting on them give up at once rather
+    /// than when a dead connection finally times out.
+    pub peer_left: tokio::sync::broadcast::Sender<PeerId>,
     /// Job slots.
     pub slots: u32,
     /// Whether peers' jobs are accepted.
@@ -109,6 +121,9 @@ impl Shared {
             store,
             toolchains_dir: state_dir.join("toolchains"),
             jobs_dir: state_dir.join("jobs"),
+            state_dir: state_dir.to_owned(),
+            disk_full: AtomicBool::new(false),
+            peer_left: tokio::sync::broadcast::channel(64).0,
             slots,
             accepts_remote,
             stats: Stats::default(),
@@ -151,6 +166,44 @@ impl Shared {
         };
         let recent = list.iter().filter(|at| **at > since).count();
         (list.len() as u32, recent as u32)
+    }
+
+    /// Whether peers' jobs are taken now: `--no-remote` says never, a full disk says not now.
+    pub fn takes_jobs(&self) -> bool {
+        self.accepts_remote && !self.disk_full.load(Ordering::Relaxed)
+    }
+
+    /// Why peers' jobs are not taken now, in words; `None` if they are.
+    pub fn refuses_jobs_because(&self) -> Option<String> {
+        if !self.accepts_remote || self.slots == 0 {
+            return Some("this agent takes no jobs (--no-remote or --slots 0)".to_owned());
+        }
+        if self.disk_full.load(Ordering::Relaxed) {
+            return Some(format!(
+                "this worker's disk is full (under {MIN_FREE_DISK_MB} MiB free at {}); it takes no jobs until space is freed",
+                self.state_dir.display()
+            ));
+        }
+        None
+    }
+
+    /// Looks at the free space of the state directory's disk and says so in the log when it
+    /// runs out or comes back.
+    pub fn check_disk(&self) {
+        let Ok(stat) = nix::sys::statvfs::statvfs(&self.state_dir) else {
+            return;
+        };
+        let free_mb = (stat.blocks_available() * stat.fragment_size()) >> 20;
+        let full = free_mb < MIN_FREE_DISK_MB;
+        if self.disk_full.swap(full, Ordering::Relaxed) == full {
+            return;
+        }
+        let dir = self.state_dir.display();
+        if full {
+            tracing::warn!("the disk holding {dir} is full ({free_mb} MiB free): taking no jobs from the mesh until space is freed");
+        } else {
+            tracing::info!("the disk holding {dir} has {free_mb} MiB free again: taking jobs");
+        }
     }
 
     /// Makes `files` fetchable by workers until [`Shared::withdraw`].

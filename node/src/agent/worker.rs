@@ -63,6 +63,8 @@ pub struct Worker {
     pub helper: super::execute::Helper,
     /// Serialises fetching and unpacking of each toolchain.
     pub toolchain_locks: super::execute::ToolchainLocks,
+    /// The sandbox limits of every job (`--job-memory-mb` sets the memory one).
+    pub limits: meshcc_sandbox::Limits,
 }
 
 /// A job that passed the checks, with the facts the worker derived itself.
@@ -106,11 +108,8 @@ impl Worker {
 
     async fn run(&self, peer: PeerId, request: JobRequest) -> JobResponse {
         let shared = &self.shared;
-        if !shared.accepts_remote || shared.slots == 0 {
-            return refuse(
-                RefusalKind::NotAccepting,
-                "this agent takes no jobs (--no-remote or --slots 0)",
-            );
+        if let Some(why) = shared.refuses_jobs_because() {
+            return refuse(RefusalKind::NotAccepting, why);
         }
         let waiting = shared.served_queued.load(Ordering::Relaxed)
             + shared.served_running.load(Ordering::Relaxed);
@@ -173,12 +172,22 @@ impl Worker {
         );
         let tree = super::execute::ensure_toolchain(self, &sources, toolchain)
             .await
-            .map_err(|e| refuse(RefusalKind::Toolchain, format!("{e:#}")))?;
+            .map_err(|e| self.fetch_failed(RefusalKind::Toolchain, format!("{e:#}")))?;
         let hashes: Vec<_> = job.request.compile.inputs.iter().map(|i| i.hash).collect();
         super::blobs::fetch(&self.control, &self.shared, &[peer], &hashes)
             .await
-            .map_err(|e| refuse(RefusalKind::Inputs, e.to_string()))?;
+            .map_err(|e| self.fetch_failed(RefusalKind::Inputs, e.to_string()))?;
         Ok(tree)
+    }
+
+    /// The refusal for a failed fetch. A fetch also fails when nothing can be stored here:
+    /// then the full disk is the reason to give, not the sources.
+    fn fetch_failed(&self, kind: RefusalKind, why: String) -> JobResponse {
+        self.shared.check_disk();
+        match self.shared.refuses_jobs_because() {
+            Some(disk_full) => refuse(RefusalKind::NotAccepting, disk_full),
+            None => refuse(kind, why),
+        }
     }
 
     async fn holders(&self, toolchain: meshcc_wire::ids::ToolchainId) -> Vec<PeerId> {

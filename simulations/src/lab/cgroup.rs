@@ -88,14 +88,25 @@ pub fn create(layout: &Layout, dirs: &[PathBuf], cpu: Option<f64>) -> Result<(),
         }
         fs::create_dir_all(dir).map_err(|e| LabError::io("create cgroup", dir, e))?;
     }
-    let Some(cores) = cpu else { return Ok(()) };
-    let quota = ((cores * PERIOD_US as f64).round() as u64).max(1000);
+    match cpu {
+        Some(_) => set_quota(layout, dirs, cpu),
+        None => Ok(()),
+    }
+}
+
+/// Sets (or, with `None`, lifts) the CPU quota of an existing host cgroup, in cores.
+pub fn set_quota(layout: &Layout, dirs: &[PathBuf], cpu: Option<f64>) -> Result<(), LabError> {
+    let quota = cpu.map(|cores| ((cores * PERIOD_US as f64).round() as u64).max(1000));
     let cpu_dir = dirs.first().ok_or(LabError::NoCpuController)?;
     match layout {
-        Layout::V2 => write(&cpu_dir.join("cpu.max"), &format!("{quota} {PERIOD_US}")),
+        Layout::V2 => {
+            let quota = quota.map_or("max".to_owned(), |q| q.to_string());
+            write(&cpu_dir.join("cpu.max"), &format!("{quota} {PERIOD_US}"))
+        }
         Layout::V1 { .. } => {
             write(&cpu_dir.join("cpu.cfs_period_us"), &PERIOD_US.to_string())?;
-            write(&cpu_dir.join("cpu.cfs_quota_us"), &quota.to_string())
+            let quota = quota.map_or("-1".to_owned(), |q| q.to_string());
+            write(&cpu_dir.join("cpu.cfs_quota_us"), &quota)
         }
         Layout::None => Err(LabError::NoCpuController),
     }

@@ -51,7 +51,7 @@ pub(crate) fn lua_sources() -> PathBuf {
     dir
 }
 
-fn make(dir: &Path, lua: &Path, cc: &str, jobs: u32) -> Command {
+pub(crate) fn make(dir: &Path, lua: &Path, cc: &str, jobs: u32) -> Command {
     let mut cmd = Command::new("make");
     cmd.args(["-s", "-C"])
         .arg(dir)
@@ -63,19 +63,29 @@ fn make(dir: &Path, lua: &Path, cc: &str, jobs: u32) -> Command {
 }
 
 /// Every `.o` and the library in `built` equal those in `local`.
-fn assert_identical(local: &Path, built: &Path) -> usize {
+pub(crate) fn assert_identical(local: &Path, built: &Path) -> usize {
+    let (n, differ) = compare_builds(local, built);
+    assert!(differ.is_empty(), "{differ:?} differ from the local build");
+    n
+}
+
+/// Compares every `.o`, `.d` and `.a` of `local` with the same file in `built`: returns how
+/// many were compared, and the names of those that differ or are missing.
+pub(crate) fn compare_builds(local: &Path, built: &Path) -> (usize, Vec<String>) {
     let mut n = 0;
+    let mut differ = Vec::new();
     for entry in std::fs::read_dir(local).unwrap().flatten() {
         let name = entry.file_name();
         let name = name.to_string_lossy();
         if name.ends_with(".o") || name.ends_with(".a") || name.ends_with(".d") {
             let want = std::fs::read(entry.path()).unwrap();
-            let got = std::fs::read(built.join(&*name)).unwrap_or_else(|e| panic!("{name}: {e}"));
-            assert!(want == got, "{name} differs from the local build");
+            if std::fs::read(built.join(&*name)).ok() != Some(want) {
+                differ.push(name.into_owned());
+            }
             n += 1;
         }
     }
-    n
+    (n, differ)
 }
 
 pub(crate) fn remote_jobs(log: &Path) -> usize {

@@ -1,5 +1,6 @@
 //! End-to-end tests: real `meshcc` binaries, real agents, real libp2p connections.
 
+mod faults;
 mod integrations;
 mod lab_build;
 mod mesh_lab;
