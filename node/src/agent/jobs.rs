@@ -6,12 +6,15 @@
 //! compile locally, so the build never fails because of the mesh.
 
 use std::ffi::OsStr;
+use std::future::Future;
 use std::os::unix::ffi::OsStrExt;
 use std::path::PathBuf;
+use std::pin::Pin;
 use std::sync::atomic::Ordering;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+use futures::stream::{FuturesUnordered, StreamExt};
 use libp2p::{PeerId, StreamProtocol};
 use libp2p_stream::Control;
 use meshcc_wire::control::{Compiled, ControlResponse, PeerName};
@@ -30,6 +33,12 @@ pub const JOB: StreamProtocol = StreamProtocol::new(JOB_PROTOCOL);
 const ATTEMPTS: usize = 3;
 /// Longest a job may take on a worker, toolchain fetch included, before we give up on it.
 const JOB_TIMEOUT: Duration = Duration::from_secs(180);
+/// The least time a worker gets to answer before the job goes to another worker as well.
+const MIN_PATIENCE: Duration = Duration::from_secs(5);
+
+/// One job on one worker: who, since when, and how it went.
+type Attempt<'a> =
+    Pin<Box<dyn Future<Output = (PeerId, Instant, anyhow::Result<JobResponse>)> + Send + 'a>>;
 
 /// Sends jobs of this agent's clients to workers.
 #[derive(Clone)]
@@ -40,6 +49,8 @@ pub struct Submitter {
     pub shared: Arc<Shared>,
     /// The mesh task, for worker choice and in-flight accounting.
     pub mesh: mpsc::Sender<Command>,
+    /// What a remote job has lately taken, start to answer (zero until one has).
+    pub typical: Arc<Mutex<Duration>>,
 }
 
 impl Submitter {
@@ -73,19 +84,38 @@ impl Submitter {
             compile: req,
         };
         let mut tried = Vec::new();
-        let mut worker = Some(first);
-        let mut why = String::from("no worker was available");
-        while let Some(peer) = worker {
-            tried.push(peer);
-            let started = Instant::now();
-            let _ = self
-                .mesh
-                .send(Command::InFlight {
-                    peer,
-                    started: true,
-                })
-                .await;
-            let outcome = self.run_on(peer, &job).await;
+        // Workers that have the job now, and their futures.
+        let mut pending: Vec<PeerId> = Vec::new();
+        let mut running = FuturesUnordered::new();
+        let mut why: String;
+        self.start(first, &job, &mut tried, &mut pending, &mut running)
+            .await;
+        let patience = self.patience();
+        let mut hedge_at = Instant::now() + patience;
+        let response = loop {
+            let hedge = tokio::time::sleep_until(hedge_at.into());
+            let (peer, started, outcome) = tokio::select! {
+                Some(finished) = running.next() => finished,
+                () = hedge => {
+                    // A worker that says nothing for this long is stuck, dead without a
+                    // goodbye, or lying about its slots: ask another one too (or compile
+                    // locally) and keep the first answer, instead of waiting out JOB_TIMEOUT.
+                    warn!(job = job.job_id, ?patience, "no result yet; asking another worker as well");
+                    for peer in &pending {
+                        let _ = self.mesh.send(Command::Stalled { peer: *peer }).await;
+                    }
+                    self.shared.stats.fallback("worker silent, job sent elsewhere too");
+                    match self.next_worker(toolchain, &tried).await {
+                        Some(next) => self.start(next, &job, &mut tried, &mut pending, &mut running).await,
+                        None => break ControlResponse::Fallback("workers did not answer in time".into()),
+                    }
+                    hedge_at = Instant::now() + patience;
+                    continue;
+                }
+            };
+            if let Some(i) = pending.iter().position(|p| *p == peer) {
+                pending.remove(i);
+            }
             let _ = self
                 .mesh
                 .send(Command::InFlight {
@@ -99,15 +129,17 @@ impl Submitter {
                         .stats
                         .jobs_remote
                         .fetch_add(1, Ordering::Relaxed);
+                    let took = started.elapsed();
+                    self.learn(took);
                     info!(
                         job = job.job_id,
                         %peer,
-                        ms = started.elapsed().as_millis() as u64,
+                        ms = took.as_millis() as u64,
                         fetch_ms = result.fetch_ms,
                         compile_ms = result.compile_ms,
                         "remote compile done"
                     );
-                    return ControlResponse::Compiled(Compiled {
+                    break ControlResponse::Compiled(Compiled {
                         worker: PeerName(peer.to_string()),
                         result,
                     });
@@ -121,7 +153,7 @@ impl Submitter {
                         refusal.kind,
                         RefusalKind::TuMismatch | RefusalKind::Forbidden
                     ) {
-                        break;
+                        break ControlResponse::Fallback(why);
                     }
                 }
                 Err(e) => {
@@ -132,12 +164,79 @@ impl Submitter {
                     why = format!("worker {peer} failed: {e:#}");
                 }
             }
-            if tried.len() >= ATTEMPTS {
-                break;
+            if !running.is_empty() {
+                continue; // another worker still has the job
             }
-            worker = self.pick(toolchain, &tried).await;
+            match self.next_worker(toolchain, &tried).await {
+                Some(next) => {
+                    self.start(next, &job, &mut tried, &mut pending, &mut running)
+                        .await;
+                    hedge_at = Instant::now() + patience;
+                }
+                None => break ControlResponse::Fallback(why),
+            }
+        };
+        // Attempts still running are abandoned: their workers no longer count this job.
+        for peer in pending {
+            let _ = self
+                .mesh
+                .send(Command::InFlight {
+                    peer,
+                    started: false,
+                })
+                .await;
         }
-        ControlResponse::Fallback(why)
+        response
+    }
+
+    /// Sends `job` to `peer`, counting it in flight.
+    async fn start<'a>(
+        &'a self,
+        peer: PeerId,
+        job: &'a JobRequest,
+        tried: &mut Vec<PeerId>,
+        pending: &mut Vec<PeerId>,
+        running: &mut FuturesUnordered<Attempt<'a>>,
+    ) {
+        tried.push(peer);
+        pending.push(peer);
+        let _ = self
+            .mesh
+            .send(Command::InFlight {
+                peer,
+                started: true,
+            })
+            .await;
+        running.push(Box::pin(async move {
+            let started = Instant::now();
+            (peer, started, self.run_on(peer, job).await)
+        }));
+    }
+
+    /// Another worker, unless [`ATTEMPTS`] have been tried.
+    async fn next_worker(&self, toolchain: ToolchainId, tried: &[PeerId]) -> Option<PeerId> {
+        if tried.len() >= ATTEMPTS {
+            return None;
+        }
+        self.pick(toolchain, tried).await
+    }
+
+    /// How long a worker may stay silent before the job is sent elsewhere too: a few times
+    /// what remote jobs have lately taken, and never less than [`MIN_PATIENCE`] (a worker's
+    /// first job includes fetching the toolchain).
+    fn patience(&self) -> Duration {
+        let typical = *self.typical.lock().unwrap();
+        (typical * 4).clamp(MIN_PATIENCE, JOB_TIMEOUT)
+    }
+
+    /// Folds one finished job's time into the typical one (a moving average).
+    fn learn(&self, took: Duration) {
+        let mut typical = self.typical.lock().unwrap();
+        *typical = if typical.is_zero() {
+            took
+        } else {
+            (*typical * 7 + took) / 8
+        };
     }
 
     async fn run_on(&self, peer: PeerId, job: &JobRequest) -> anyhow::Result<JobResponse> {

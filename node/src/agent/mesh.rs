@@ -39,6 +39,9 @@ const HEARTBEAT: Duration = Duration::from_secs(5);
 const PING_INTERVAL: Duration = Duration::from_secs(1);
 const PING_TIMEOUT: Duration = Duration::from_secs(3);
 const LIVENESS: Duration = Duration::from_millis(3500);
+/// More toolchains than any real agent holds; a status claiming more is ignored, so a hostile
+/// peer cannot make every worker choice scan a huge list.
+const MAX_GOSSIPED_TOOLCHAINS: usize = 4096;
 /// mDNS re-query period (the library's default is five minutes).
 const MDNS_QUERY: Duration = Duration::from_secs(5);
 const MDNS_TTL: Duration = Duration::from_secs(30);
@@ -85,6 +88,11 @@ pub enum Command {
         peer: PeerId,
         /// Sent (true) or returned (false).
         started: bool,
+    },
+    /// `peer` has held a job past the submitter's patience: choose it less for a while.
+    Stalled {
+        /// The worker.
+        peer: PeerId,
     },
     /// Peers that hold a toolchain.
     Holders {
@@ -441,6 +449,10 @@ impl Mesh {
                     },
                 ..
             } => {
+                if request.toolchains.len() > MAX_GOSSIPED_TOOLCHAINS {
+                    warn!(%peer, count = request.toolchains.len(), "status claims an absurd number of toolchains; ignored");
+                    return;
+                }
                 self.peers.status(&peer, request);
                 let _ = self
                     .swarm
@@ -485,6 +497,10 @@ impl Mesh {
                 let _ = reply.send(self.planner.choose(toolchain, &exclude, false, &self.peers));
             }
             Command::InFlight { peer, started } => self.planner.in_flight(peer, started),
+            Command::Stalled { peer } => {
+                info!(%peer, "peer held a job without answering; not choosing it for {:?}", super::planner::STALL_PENALTY);
+                self.planner.stalled(peer);
+            }
             Command::Holders { toolchain, reply } => {
                 let _ = reply.send(Planner::holders(&toolchain, &self.peers));
             }

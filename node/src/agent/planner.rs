@@ -25,6 +25,8 @@ use crate::toolchain::package::Packaged;
 const TYPICAL_JOB: Duration = Duration::from_secs(1);
 /// What fetching a toolchain is assumed to cost a worker that lacks it.
 const TOOLCHAIN_FETCH: Duration = Duration::from_secs(3);
+/// How long a worker that held a job without answering is not chosen.
+pub const STALL_PENALTY: Duration = Duration::from_secs(60);
 /// How long a failed packaging is not retried.
 const RETRY_PACKAGING: Duration = Duration::from_secs(60);
 
@@ -49,6 +51,8 @@ pub struct Planner {
     packaging: HashMap<PathBuf, Instant>,
     failed: HashMap<PathBuf, (Instant, String)>,
     in_flight: HashMap<PeerId, Vec<Instant>>,
+    /// Workers that held a job past the submitter's patience, and when.
+    stalled: HashMap<PeerId, Instant>,
     speed: f64,
 }
 
@@ -61,6 +65,7 @@ impl Planner {
             packaging: HashMap::new(),
             failed: HashMap::new(),
             in_flight: HashMap::new(),
+            stalled: HashMap::new(),
             speed: f64::from(speed) / 1000.0,
         }
     }
@@ -137,6 +142,11 @@ impl Planner {
         }
     }
 
+    /// `peer` held a job without answering: leave it out of choices for [`STALL_PENALTY`].
+    pub fn stalled(&mut self, peer: PeerId) {
+        self.stalled.insert(peer, Instant::now());
+    }
+
     /// Picks a worker for `toolchain` among compatible peers (and this agent if `with_self`),
     /// skipping `exclude`. `None` means this agent, or nobody.
     pub fn choose(
@@ -169,7 +179,11 @@ impl Planner {
                 && status.protocol_version == meshcc_wire::PROTOCOL_VERSION
                 && status.arch == std::env::consts::ARCH
                 && status.os == std::env::consts::OS;
-            if !compatible || exclude.contains(&peer) {
+            let stalled = self
+                .stalled
+                .get(&peer)
+                .is_some_and(|at| at.elapsed() < STALL_PENALTY);
+            if !compatible || stalled || exclude.contains(&peer) {
                 continue;
             }
             let since_status = self.in_flight.get(&peer).map_or(0, |starts| {

@@ -132,7 +132,12 @@ impl Worker {
         let started = Instant::now();
         let tree = match self.fetch(peer, &job).await {
             Ok(tree) => tree,
-            Err(refusal) => return refusal,
+            Err(refusal) => {
+                if let JobResponse::Refused(r) = &refusal {
+                    warn!(kind = ?r.kind, "job refused: {}", r.message);
+                }
+                return refusal;
+            }
         };
         let fetch_ms = started.elapsed().as_millis() as u64;
         let Ok(_permit) = self.slots.clone().acquire_owned().await else {
@@ -233,6 +238,12 @@ pub fn check(request: JobRequest) -> Result<CheckedJob, String> {
         .map_err(|reason| format!("not a distributable compile: {reason}"))?;
     let mut outputs = Vec::new();
     for o in &invocation.outputs {
+        if o.path.as_os_str().as_bytes().ends_with(b"/") {
+            return Err(format!(
+                "output {:?} is refused: it names a directory, not a file",
+                o.path
+            ));
+        }
         let abs = absolute_lexical(&cwd, &o.path);
         path(abs.as_os_str().as_bytes(), "output")?;
         outputs.push(abs);
