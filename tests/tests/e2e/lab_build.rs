@@ -11,11 +11,11 @@ use meshcc_simulations::lab::{AgentOptions, Lab, LabConfig};
 
 use crate::util::{bin, needs_root, wait_for};
 
-const LUA_MK: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../scripts/demo/lua.mk");
+pub(crate) const LUA_MK: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../scripts/demo/lua.mk");
 const DEMO_MANIFEST: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../scripts/demo/Cargo.toml");
 
 /// Lua's C sources, from the lua-src package (`cargo metadata` fetches it if needed).
-fn lua_sources() -> PathBuf {
+pub(crate) fn lua_sources() -> PathBuf {
     let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
     let out = Command::new(cargo)
         .args([
@@ -51,7 +51,7 @@ fn lua_sources() -> PathBuf {
     dir
 }
 
-fn make(dir: &Path, lua: &Path, cc: &str, jobs: u32) -> Command {
+pub(crate) fn make(dir: &Path, lua: &Path, cc: &str, jobs: u32) -> Command {
     let mut cmd = Command::new("make");
     cmd.args(["-s", "-C"])
         .arg(dir)
@@ -63,7 +63,7 @@ fn make(dir: &Path, lua: &Path, cc: &str, jobs: u32) -> Command {
 }
 
 /// Every `.o` and the library in `built` equal those in `local`.
-fn assert_identical(local: &Path, built: &Path) -> usize {
+pub(crate) fn assert_identical(local: &Path, built: &Path) -> usize {
     let mut n = 0;
     for entry in std::fs::read_dir(local).unwrap().flatten() {
         let name = entry.file_name();
@@ -78,7 +78,7 @@ fn assert_identical(local: &Path, built: &Path) -> usize {
     n
 }
 
-fn remote_jobs(log: &Path) -> usize {
+pub(crate) fn remote_jobs(log: &Path) -> usize {
     std::fs::read_to_string(log)
         .unwrap_or_default()
         .matches("compiled remotely")
