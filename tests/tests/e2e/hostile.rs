@@ -52,8 +52,9 @@ impl Mesh {
             local_object,
         };
         // The first compiles run locally while the submitter packages gcc.
+        // Generous: the machine may be busy with other builds and labs.
         wait_for(
-            Duration::from_secs(90),
+            Duration::from_secs(240),
             || {
                 mesh.compile();
                 served(&mesh.worker) >= 1
