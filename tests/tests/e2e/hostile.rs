@@ -132,6 +132,28 @@ fn hostile(agent: &Agent, args: &[&str]) -> Child {
         .unwrap()
 }
 
+/// A standing hostile peer, killed when dropped (also when a test fails).
+pub(crate) struct Standing(pub(crate) Option<Child>);
+
+impl Standing {
+    /// Kills it and returns what it printed.
+    pub(crate) fn stop(mut self) -> String {
+        let mut child = self.0.take().expect("running");
+        let _ = child.kill();
+        let out = child.wait_with_output().unwrap();
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    }
+}
+
+impl Drop for Standing {
+    fn drop(&mut self) {
+        if let Some(child) = &mut self.0 {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+}
+
 /// Waits until `agent`'s log holds `line` more often than `before` times.
 fn wait_for_log(agent: &Agent, line: &str, before: usize) {
     wait_for(
@@ -265,7 +287,10 @@ fn a_peer_of_another_protocol_version_is_named_and_never_chosen() {
         return;
     }
     let mesh = Mesh::start();
-    let mut other = hostile(&mesh.worker, &["other-version", "--version", "2"]);
+    let other = Standing(Some(hostile(
+        &mesh.worker,
+        &["other-version", "--version", "2"],
+    )));
     let says = "peer speaks meshcc protocol version 2, this agent speaks 1";
     wait_for(
         Duration::from_secs(20),
@@ -284,8 +309,7 @@ fn a_peer_of_another_protocol_version_is_named_and_never_chosen() {
         "the other version has no status in the table"
     );
     mesh.assert_worker_still_serves();
-    let _ = other.kill();
-    let _ = other.wait();
+    other.stop();
 }
 
 /// A peer that gossips free slots and every toolchain, takes jobs and never answers: each job
@@ -298,7 +322,7 @@ fn a_silent_worker_costs_seconds_not_the_job_timeout() {
     }
     let mesh = Mesh::start();
     let clean = mesh.compile();
-    let mut silent = hostile(&mesh.submitter, &["silent-worker"]);
+    let silent = Standing(Some(hostile(&mesh.submitter, &["silent-worker"])));
     wait_for(
         Duration::from_secs(20),
         || mesh.submitter.peers()["peers"].as_array().unwrap().len() == 2,

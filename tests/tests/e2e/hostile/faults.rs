@@ -5,11 +5,11 @@
 //! build's; each test prints its row of the matrix.
 
 use std::path::PathBuf;
-use std::process::Child;
 use std::time::{Duration, Instant};
 
 use meshcc_simulations::lab::{AgentOptions, Lab, LabConfig};
 
+use super::Standing;
 use crate::lab_build::{assert_identical, lua_sources, make, remote_jobs, LUA_MK};
 use crate::util::{bin, needs_root, wait_for};
 
@@ -36,9 +36,12 @@ impl Row {
         .unwrap();
         let tmp = tempfile::tempdir().unwrap();
         let lua = lua_sources();
+        // Built where the mesh builds will be, then moved: debug info records the directory.
+        let build = tmp.path().join("build");
+        std::fs::create_dir(&build).unwrap();
+        assert!(make(&build, &lua, "gcc", 2).status().unwrap().success());
         let reference = tmp.path().join("local");
-        std::fs::create_dir(&reference).unwrap();
-        assert!(make(&reference, &lua, "gcc", 2).status().unwrap().success());
+        std::fs::rename(&build, &reference).unwrap();
         let mut row = Self {
             lab,
             log: tmp.path().join("wrapper.log"),
@@ -125,7 +128,7 @@ impl Row {
     }
 
     /// Starts `mesh-hostile ARGS` on its host, connected to every agent.
-    fn hostile(&self, args: &[&str]) -> Child {
+    fn hostile(&self, args: &[&str]) -> Standing {
         let mut argv = vec![bin("mesh-hostile").display().to_string()];
         for host in [SUBMITTER, WORKERS[0], WORKERS[1]] {
             argv.push("--peer".into());
@@ -133,7 +136,7 @@ impl Row {
         }
         argv.extend(["--listen".into(), "/ip4/0.0.0.0/tcp/0".into()]);
         argv.extend(args.iter().map(|a| a.to_string()));
-        self.lab.spawn_on(HOSTILE, &argv).unwrap()
+        Standing(Some(self.lab.spawn_on(HOSTILE, &argv).unwrap()))
     }
 
     fn agent_log(&self, host: usize) -> String {
@@ -141,9 +144,8 @@ impl Row {
             .unwrap_or_default()
     }
 
-    fn finish(self, mut hostile: Child) {
-        let _ = hostile.kill();
-        let _ = hostile.wait();
+    fn finish(self, hostile: Standing) {
+        drop(hostile);
         self.lab.down().unwrap();
     }
 }
