@@ -172,7 +172,7 @@ fn malformed_frames_on_every_protocol_are_refused_and_the_worker_keeps_serving()
     for (protocol, malformed, absurd_count) in [
         (
             "status",
-            "bad status message from peer",
+            "bad message on /meshcc/status/1 from peer",
             "status claims an absurd number of toolchains",
         ),
         (
