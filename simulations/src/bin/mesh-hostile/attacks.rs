@@ -29,7 +29,7 @@ pub enum WireAttack {
     Oversized,
     /// A valid frame whose CBOR announces an array of 2^64-1 elements.
     AbsurdLength,
-    /// A well-formed message with absurd counts (100 000 hashes, toolchains or inputs).
+    /// A well-formed message with absurd counts (200 000 hashes, toolchains or inputs).
     AbsurdCount,
 }
 
@@ -63,7 +63,7 @@ pub fn malformed(protocol: Protocol, attack: WireAttack) -> Vec<u8> {
             bytes
         }
         WireAttack::AbsurdCount => {
-            let hashes = (0..100_000u32).map(|i| BlobHash::of(&i.to_le_bytes()));
+            let hashes = (0..200_000u32).map(|i| BlobHash::of(&i.to_le_bytes()));
             match protocol {
                 Protocol::Blob => frame(
                     PROTOCOL_VERSION,
