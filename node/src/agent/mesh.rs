@@ -451,9 +451,9 @@ impl Mesh {
             } => {
                 if request.toolchains.len() > MAX_GOSSIPED_TOOLCHAINS {
                     warn!(%peer, count = request.toolchains.len(), "status claims an absurd number of toolchains; ignored");
-                    return;
+                } else {
+                    self.peers.status(&peer, request);
                 }
-                self.peers.status(&peer, request);
                 let _ = self
                     .swarm
                     .behaviour_mut()

@@ -201,9 +201,13 @@ async fn wire(
     let bytes = attacks::malformed(protocol, attack);
     let outcome = match protocol {
         Protocol::Status => {
-            peer.pushes.send((target, bytes)).await?;
-            tokio::time::sleep(Duration::from_secs(2)).await;
-            "pushed".to_owned()
+            // Wait for the outcome: exiting earlier could cut a large frame short.
+            let (tell, outcome) = tokio::sync::oneshot::channel();
+            peer.pushes.send((target, bytes, tell)).await?;
+            match tokio::time::timeout(Duration::from_secs(60), outcome).await {
+                Ok(Ok(outcome)) => outcome,
+                _ => "no outcome within 60 s".to_owned(),
+            }
         }
         Protocol::Job => send_raw(peer, target, JOB, &bytes).await?,
         Protocol::Blob => send_raw(peer, target, BLOB, &bytes).await?,

@@ -18,7 +18,7 @@ use libp2p::{identify, ping, request_response, Multiaddr, PeerId, StreamProtocol
 use meshcc::agent::mesh::IDENTIFY_PROTOCOL;
 use meshcc_wire::ids::ToolchainId;
 use meshcc_wire::mesh::{NodeStatus, STATUS_PROTOCOL};
-use tokio::sync::{mpsc, watch};
+use tokio::sync::{mpsc, oneshot, watch};
 
 /// What the peer pretends to be in status gossip: a status frame to push every second (given
 /// the toolchains heard from others and a sequence number), and the answer to peers' pushes.
@@ -26,6 +26,9 @@ pub struct Persona {
     pub status: Option<StatusFrame>,
     pub ack: Vec<u8>,
 }
+
+/// A status push: to whom, the bytes, and where the outcome goes.
+pub type Push = (PeerId, Vec<u8>, oneshot::Sender<String>);
 
 /// Builds the status frame pushed to peers.
 pub type StatusFrame = Box<dyn Fn(&[ToolchainId], u64) -> Vec<u8> + Send>;
@@ -36,8 +39,9 @@ pub struct Peer {
     pub control: libp2p_stream::Control,
     /// Peers connected now.
     pub connected: watch::Receiver<HashSet<PeerId>>,
-    /// Raw status frames to push (peer, bytes as they go on the stream).
-    pub pushes: mpsc::Sender<(PeerId, Vec<u8>)>,
+    /// Raw status frames to push (peer, bytes as they go on the stream), and where to say
+    /// what became of each.
+    pub pushes: mpsc::Sender<Push>,
 }
 
 impl Peer {
@@ -117,8 +121,9 @@ async fn run(
     mut swarm: Swarm<Behaviour>,
     persona: Persona,
     connected: watch::Sender<HashSet<PeerId>>,
-    mut pushes: mpsc::Receiver<(PeerId, Vec<u8>)>,
+    mut pushes: mpsc::Receiver<Push>,
 ) {
+    let mut outcomes: std::collections::HashMap<_, oneshot::Sender<String>> = Default::default();
     let heard: Arc<Mutex<BTreeSet<ToolchainId>>> = Default::default();
     let mut tick = tokio::time::interval(Duration::from_secs(1));
     let mut seq = 0;
@@ -141,10 +146,25 @@ async fn run(
                     }
                     let _ = swarm.behaviour_mut().status.send_response(channel, persona.ack.clone());
                 }
+                SwarmEvent::Behaviour(BehaviourEvent::Status(request_response::Event::Message {
+                    message: request_response::Message::Response { request_id, response }, ..
+                })) => {
+                    if let Some(tell) = outcomes.remove(&request_id) {
+                        let _ = tell.send(format!("answered {} bytes", response.len()));
+                    }
+                }
+                SwarmEvent::Behaviour(BehaviourEvent::Status(request_response::Event::OutboundFailure {
+                    request_id, error, ..
+                })) => {
+                    if let Some(tell) = outcomes.remove(&request_id) {
+                        let _ = tell.send(format!("not answered ({error})"));
+                    }
+                }
                 _ => {}
             },
-            Some((peer, frame)) = pushes.recv() => {
-                swarm.behaviour_mut().status.send_request(&peer, frame);
+            Some((peer, frame, tell)) = pushes.recv() => {
+                let id = swarm.behaviour_mut().status.send_request(&peer, frame);
+                outcomes.insert(id, tell);
             }
             _ = tick.tick() => {
                 if let Some(status) = &persona.status {
