@@ -156,11 +156,7 @@ impl Row {
         let peers = serde_json::from_slice::<serde_json::Value>(&out.stdout).unwrap_or_default();
         peers["peers"].as_array().map_or(0, |list| {
             list.iter()
-                .filter(|p| {
-                    p["status"]["toolchains"]
-                        .as_array()
-                        .is_some_and(|t| !t.is_empty())
-                })
+                .filter(|p| p["toolchains"].as_array().is_some_and(|t| !t.is_empty()))
                 .count()
         })
     }
