@@ -329,6 +329,7 @@ fn a_silent_worker_costs_seconds_not_the_job_timeout() {
         "the submitter to take the silent worker's status",
     );
     std::thread::sleep(Duration::from_secs(2)); // it now claims the submitter's toolchain
+    let served_before = served(&mesh.worker);
     let mut slowest = Duration::ZERO;
     for _ in 0..5 {
         slowest = slowest.max(mesh.compile());
@@ -338,6 +339,11 @@ fn a_silent_worker_costs_seconds_not_the_job_timeout() {
         );
     }
     let log = mesh.submitter.log();
+    assert_eq!(
+        served(&mesh.worker) - served_before,
+        5,
+        "the real worker did not serve every compile:\n{log}"
+    );
     assert!(
         log.contains("no result yet; asking another worker as well"),
         "{log}"
