@@ -101,6 +101,7 @@ pub fn run(config: AgentConfig) -> Result<()> {
             control: control.clone(),
             shared: shared.clone(),
             mesh: tx.clone(),
+            typical: Default::default(),
         };
         let worker = worker::Worker {
             control,

@@ -12,6 +12,7 @@ use libp2p::request_response;
 use libp2p::StreamProtocol;
 use meshcc_wire::{read_msg_async, FrameError};
 use serde::{de::DeserializeOwned, Serialize};
+use tracing::warn;
 
 /// Frames and bytes that crossed a codec, for `meshcc stats`.
 #[derive(Debug, Default)]
@@ -122,11 +123,15 @@ where
     type Request = Req;
     type Response = Resp;
 
-    async fn read_request<T>(&mut self, _: &StreamProtocol, io: &mut T) -> io::Result<Req>
+    async fn read_request<T>(&mut self, protocol: &StreamProtocol, io: &mut T) -> io::Result<Req>
     where
         T: AsyncRead + Unpin + Send,
     {
-        self.read(io).await
+        // libp2p's request-response drops a request that fails to read without telling the
+        // behaviour, so this is the one place to say why. The connection's span names the peer.
+        self.read(io)
+            .await
+            .inspect_err(|e| warn!("bad message on {protocol} from peer: {e}"))
     }
 
     async fn read_response<T>(&mut self, _: &StreamProtocol, io: &mut T) -> io::Result<Resp>

@@ -6,12 +6,15 @@
 //! compile locally, so the build never fails because of the mesh.
 
 use std::ffi::OsStr;
+use std::future::Future;
 use std::os::unix::ffi::OsStrExt;
 use std::path::PathBuf;
+use std::pin::Pin;
 use std::sync::atomic::Ordering;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+use futures::stream::{FuturesUnordered, StreamExt};
 use libp2p::{PeerId, StreamProtocol};
 use libp2p_stream::Control;
 use meshcc_wire::control::{Compiled, ControlResponse, PeerName};
@@ -32,6 +35,12 @@ pub const JOB: StreamProtocol = StreamProtocol::new(JOB_PROTOCOL);
 const ATTEMPTS: usize = 3;
 /// Longest a job may take on a worker, toolchain fetch included, before we give up on it.
 const JOB_TIMEOUT: Duration = Duration::from_secs(180);
+/// The least time a worker gets to answer before the job goes to another worker as well.
+const MIN_PATIENCE: Duration = Duration::from_secs(5);
+
+/// One job on one worker: who, since when, and how it went.
+type Attempt<'a> =
+    Pin<Box<dyn Future<Output = (PeerId, Instant, anyhow::Result<JobResponse>)> + Send + 'a>>;
 
 /// Sends jobs of this agent's clients to workers.
 #[derive(Clone)]
@@ -42,6 +51,8 @@ pub struct Submitter {
     pub shared: Arc<Shared>,
     /// The mesh task, for worker choice and in-flight accounting.
     pub mesh: mpsc::Sender<Command>,
+    /// What a remote job has lately taken, start to answer (zero until one has).
+    pub typical: Arc<Mutex<Duration>>,
 }
 
 impl Submitter {
@@ -77,18 +88,43 @@ impl Submitter {
         let first_output = job.compile.outputs.first();
         let label = output_label(first_output.map(|o| std::path::Path::new(OsStr::from_bytes(o))));
         let mut tried = Vec::new();
-        let mut worker = Some(first);
-        let mut why = String::from("no worker was available");
-        while let Some(assignment) = worker.take() {
-            let peer = assignment.peer();
-            tried.push(peer);
-            let started = Instant::now();
-            let record = self.shared.history.start(Role::Remote, Some(peer), &label);
-            let outcome = self.run_on(peer, &job).await;
-            drop(assignment);
-            match &outcome {
-                Ok(response) => record.end(job_outcome(response)),
-                Err(_) => record.end("worker lost, unreachable or too slow"),
+        // Workers that have the job now, and their attempts.
+        let mut pending: Vec<(PeerId, Instant)> = Vec::new();
+        let mut running = FuturesUnordered::new();
+        let mut why: String;
+        self.start(first, &job, &label, &mut tried, &mut pending, &mut running);
+        let patience = self.patience();
+        let mut hedge_at = Instant::now() + patience;
+        let response = loop {
+            let hedge = tokio::time::sleep_until(hedge_at.into());
+            let (peer, started, outcome) = tokio::select! {
+                Some(finished) = running.next() => finished,
+                () = hedge => {
+                    // A worker that says nothing for this long is stuck, dead without a
+                    // goodbye, or lying about its slots: ask another one too (or compile
+                    // locally) and keep the first answer, instead of waiting out JOB_TIMEOUT.
+                    warn!(job = job.job_id, ?patience, "no result yet; asking another worker as well");
+                    self.shared.stats.fallback("worker silent, job sent elsewhere too");
+                    match self.next_worker(toolchain, &tried).await {
+                        Some(next) => self.start(next, &job, &label, &mut tried, &mut pending, &mut running),
+                        None => {
+                            self.stalled(pending.iter().map(|(p, _)| *p)).await;
+                            break ControlResponse::Fallback("workers did not answer in time".into());
+                        }
+                    }
+                    hedge_at = Instant::now() + patience;
+                    continue;
+                }
+            };
+            if let Some(i) = pending.iter().position(|(p, _)| *p == peer) {
+                pending.remove(i);
+            }
+            if matches!(outcome, Ok(JobResponse::Done(_))) {
+                // Workers that had the job before this one and are still silent were not
+                // merely given a large file: leave them out for a while. (Judged only now, so
+                // that a worker slowly compiling a big file is not punished for a hedge.)
+                let earlier = pending.iter().filter(|(_, at)| *at < started);
+                self.stalled(earlier.map(|(p, _)| *p)).await;
             }
             match outcome {
                 Ok(JobResponse::Done(result)) => {
@@ -96,16 +132,18 @@ impl Submitter {
                         .stats
                         .jobs_remote
                         .fetch_add(1, Ordering::Relaxed);
+                    let took = started.elapsed();
+                    self.learn(took);
                     info!(
                         job = job.job_id,
                         %peer,
-                        ms = started.elapsed().as_millis() as u64,
+                        ms = took.as_millis() as u64,
                         fetch_ms = result.fetch_ms,
                         compile_ms = result.compile_ms,
                         "remote compile done"
                     );
                     let verify = result.exit == Exit::Code(0) && self.shared.check.sample();
-                    return ControlResponse::Compiled(Compiled {
+                    break ControlResponse::Compiled(Compiled {
                         worker: PeerName(peer.to_string()),
                         result,
                         verify,
@@ -122,7 +160,7 @@ impl Submitter {
                         refusal.kind,
                         RefusalKind::TuMismatch | RefusalKind::Forbidden | RefusalKind::OutOfMemory
                     ) {
-                        break;
+                        break ControlResponse::Fallback(why);
                     }
                 }
                 Err(e) => {
@@ -133,12 +171,81 @@ impl Submitter {
                     why = format!("worker {peer} failed: {e:#}");
                 }
             }
-            if tried.len() >= ATTEMPTS {
-                break;
+            if !running.is_empty() {
+                continue; // another worker still has the job
             }
-            worker = self.pick(toolchain, &tried).await;
+            match self.next_worker(toolchain, &tried).await {
+                Some(next) => {
+                    self.start(next, &job, &label, &mut tried, &mut pending, &mut running);
+                    hedge_at = Instant::now() + patience;
+                }
+                None => break ControlResponse::Fallback(why),
+            }
+        };
+        // Attempts still running are abandoned here: dropping them releases their workers'
+        // assignments and ends their history records as abandoned.
+        drop(running);
+        response
+    }
+
+    /// Sends `job` to the worker of `assignment`; the assignment (the job counted as load on
+    /// that worker) and the job's history record live as long as the attempt.
+    fn start<'a>(
+        &'a self,
+        assignment: Assignment,
+        job: &'a JobRequest,
+        label: &str,
+        tried: &mut Vec<PeerId>,
+        pending: &mut Vec<(PeerId, Instant)>,
+        running: &mut FuturesUnordered<Attempt<'a>>,
+    ) {
+        let peer = assignment.peer();
+        let started = Instant::now();
+        tried.push(peer);
+        pending.push((peer, started));
+        let record = self.shared.history.start(Role::Remote, Some(peer), label);
+        running.push(Box::pin(async move {
+            let outcome = self.run_on(peer, job).await;
+            drop(assignment);
+            match &outcome {
+                Ok(response) => record.end(job_outcome(response)),
+                Err(_) => record.end("worker lost, unreachable or too slow"),
+            }
+            (peer, started, outcome)
+        }));
+    }
+
+    /// Tells the planner that these workers held a job past patience and lost the race.
+    async fn stalled(&self, peers: impl Iterator<Item = PeerId>) {
+        for peer in peers {
+            let _ = self.mesh.send(Command::Stalled { peer }).await;
         }
-        ControlResponse::Fallback(why)
+    }
+
+    /// Another worker, unless [`ATTEMPTS`] have been tried.
+    async fn next_worker(&self, toolchain: ToolchainId, tried: &[PeerId]) -> Option<Assignment> {
+        if tried.len() >= ATTEMPTS {
+            return None;
+        }
+        self.pick(toolchain, tried).await
+    }
+
+    /// How long a worker may stay silent before the job is sent elsewhere too: a few times
+    /// what remote jobs have lately taken, and never less than [`MIN_PATIENCE`] (a worker's
+    /// first job includes fetching the toolchain).
+    fn patience(&self) -> Duration {
+        let typical = *self.typical.lock().unwrap();
+        (typical * 4).clamp(MIN_PATIENCE, JOB_TIMEOUT)
+    }
+
+    /// Folds one finished job's time into the typical one (a moving average).
+    fn learn(&self, took: Duration) {
+        let mut typical = self.typical.lock().unwrap();
+        *typical = if typical.is_zero() {
+            took
+        } else {
+            (*typical * 7 + took) / 8
+        };
     }
 
     async fn run_on(&self, peer: PeerId, job: &JobRequest) -> anyhow::Result<JobResponse> {

@@ -46,6 +46,9 @@ const HEARTBEAT: Duration = Duration::from_secs(5);
 const PING_INTERVAL: Duration = Duration::from_secs(1);
 const PING_TIMEOUT: Duration = Duration::from_secs(3);
 const LIVENESS: Duration = Duration::from_millis(3500);
+/// More toolchains than any real agent holds; a status claiming more is ignored, so a hostile
+/// peer cannot make every worker choice scan a huge list.
+const MAX_GOSSIPED_TOOLCHAINS: usize = 4096;
 /// mDNS re-query period (the library's default is five minutes).
 const MDNS_QUERY: Duration = Duration::from_secs(5);
 const MDNS_TTL: Duration = Duration::from_secs(30);
@@ -90,6 +93,11 @@ pub enum Command {
         exclude: Vec<PeerId>,
         /// The choice, counted as assigned the job.
         reply: oneshot::Sender<Option<Assignment>>,
+    },
+    /// `peer` has held a job past the submitter's patience: choose it less for a while.
+    Stalled {
+        /// The worker.
+        peer: PeerId,
     },
     /// Peers that hold a toolchain.
     Holders {
@@ -506,7 +514,11 @@ impl Mesh {
                     },
                 ..
             } => {
-                self.peers.status(&peer, request);
+                if request.toolchains.len() > MAX_GOSSIPED_TOOLCHAINS {
+                    warn!(%peer, count = request.toolchains.len(), "status claims an absurd number of toolchains; ignored");
+                } else {
+                    self.peers.status(&peer, request);
+                }
                 let _ = self
                     .swarm
                     .behaviour_mut()
@@ -558,6 +570,10 @@ impl Mesh {
                 reply,
             } => {
                 let _ = reply.send(self.planner.reassign(toolchain, &exclude, &self.peers));
+            }
+            Command::Stalled { peer } => {
+                info!(%peer, "peer held a job without answering; not choosing it for {:?}", super::planner::STALL_PENALTY);
+                self.planner.stalled(peer);
             }
             Command::Holders { toolchain, reply } => {
                 let _ = reply.send(Planner::holders(&toolchain, &self.peers));

@@ -25,6 +25,8 @@ use crate::toolchain::package::Packaged;
 const TYPICAL_JOB: Duration = Duration::from_secs(1);
 /// What fetching a toolchain is assumed to cost a worker that lacks it.
 const TOOLCHAIN_FETCH: Duration = Duration::from_secs(3);
+/// How long a worker that held a job without answering is not chosen.
+pub const STALL_PENALTY: Duration = Duration::from_secs(60);
 /// How long a failed packaging is not retried.
 const RETRY_PACKAGING: Duration = Duration::from_secs(60);
 
@@ -48,6 +50,8 @@ pub struct Planner {
     cache: ToolchainCache,
     packaging: HashMap<PathBuf, Instant>,
     failed: HashMap<PathBuf, (Instant, String)>,
+    /// Workers that held a job past the submitter's patience, and when.
+    stalled: HashMap<PeerId, Instant>,
     speed: f64,
 }
 
@@ -59,6 +63,7 @@ impl Planner {
             cache: ToolchainCache::load(state_dir),
             packaging: HashMap::new(),
             failed: HashMap::new(),
+            stalled: HashMap::new(),
             speed: f64::from(speed) / 1000.0,
         }
     }
@@ -140,6 +145,11 @@ impl Planner {
         Some(self.shared.assign(peer))
     }
 
+    /// `peer` held a job without answering: leave it out of choices for [`STALL_PENALTY`].
+    pub fn stalled(&mut self, peer: PeerId) {
+        self.stalled.insert(peer, Instant::now());
+    }
+
     /// Picks a worker for `toolchain` among compatible peers (and this agent if `with_self`),
     /// skipping `exclude`. `None` means this agent, or nobody.
     fn choose(
@@ -172,7 +182,12 @@ impl Planner {
                 && status.protocol_version == meshcc_wire::PROTOCOL_VERSION
                 && status.arch == std::env::consts::ARCH
                 && status.os == std::env::consts::OS;
-            if !compatible || exclude.contains(&peer) || shared.check.is_untrusted(&peer) {
+            let stalled = self
+                .stalled
+                .get(&peer)
+                .is_some_and(|at| at.elapsed() < STALL_PENALTY);
+            let untrusted = shared.check.is_untrusted(&peer);
+            if !compatible || stalled || untrusted || exclude.contains(&peer) {
                 continue;
             }
             // Both are lower bounds of our jobs the status does not show: those assigned

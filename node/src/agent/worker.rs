@@ -138,6 +138,9 @@ impl Worker {
         let tree = match self.fetch(peer, &job).await {
             Ok(tree) => tree,
             Err(refusal) => {
+                if let JobResponse::Refused(r) = &refusal {
+                    warn!(kind = ?r.kind, "job refused: {}", r.message);
+                }
                 record.end(super::jobs::job_outcome(&refusal));
                 return refusal;
             }
@@ -252,6 +255,12 @@ pub fn check(request: JobRequest) -> Result<CheckedJob, String> {
         .map_err(|reason| format!("not a distributable compile: {reason}"))?;
     let mut outputs = Vec::new();
     for o in &invocation.outputs {
+        if o.path.as_os_str().as_bytes().ends_with(b"/") {
+            return Err(format!(
+                "output {:?} is refused: it names a directory, not a file",
+                o.path
+            ));
+        }
         let abs = absolute_lexical(&cwd, &o.path);
         path(abs.as_os_str().as_bytes(), "output")?;
         outputs.push(abs);

@@ -128,7 +128,15 @@ fn build(store: &Store, manifest: &ToolchainManifest, root: &Path) -> Result<(),
                     }
                 }
             }
-            EntryKind::Symlink { target } => links.push((host, target.clone())),
+            EntryKind::Symlink { target } => {
+                if climbs_out(&path, target) {
+                    return Err(MaterializeError::BadEntry {
+                        path: path.display().to_string(),
+                        why: "it is a symlink whose target climbs out of the toolchain's root",
+                    });
+                }
+                links.push((host, target.clone()))
+            }
         }
     }
     for (host, target) in links {
@@ -136,6 +144,28 @@ fn build(store: &Store, manifest: &ToolchainManifest, root: &Path) -> Result<(),
             .map_err(io(&host))?;
     }
     Ok(())
+}
+
+/// Whether the relative symlink `link -> target` has more `..` than `link` has parents. In
+/// the jail that only leads to the root, but on the host it would lead out of the tree, and no
+/// real toolchain needs it. (Absolute targets are normal, `/usr/bin/cc -> /etc/alternatives/cc`,
+/// and resolve inside the jail.)
+fn climbs_out(link: &Path, target: &[u8]) -> bool {
+    if target.starts_with(b"/") {
+        return false;
+    }
+    let mut depth = link.components().count() as i64 - 2; // the root and the link's own name
+    for part in target.split(|&b| b == b'/') {
+        match part {
+            b".." => depth -= 1,
+            b"" | b"." => {}
+            _ => depth += 1,
+        }
+        if depth < 0 {
+            return true;
+        }
+    }
+    false
 }
 
 #[cfg(test)]
@@ -223,6 +253,16 @@ mod tests {
             ],
             // A file whose parent was never listed.
             vec![entry("/nodir/x", file())],
+            // A link that leads out of the tree when followed on the host.
+            vec![
+                entry("/usr", EntryKind::Dir),
+                entry(
+                    "/usr/up",
+                    EntryKind::Symlink {
+                        target: ByteBuf::from(b"../../etc/shadow".to_vec()),
+                    },
+                ),
+            ],
         ];
         for entries in cases {
             let m = manifest(entries);

@@ -1,6 +1,7 @@
 //! End-to-end tests: real `meshcc` binaries, real agents, real libp2p connections.
 
 mod faults;
+mod hostile;
 mod integrations;
 mod lab_build;
 mod mesh_lab;
