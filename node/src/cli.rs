@@ -48,7 +48,8 @@ the next real `gcc` in PATH, skipping itself and other wrappers' loops:
 
 Config file (`meshcc agent --config FILE`, or MESHCC_CONFIG): TOML with the agent's long
 options as keys, `_` for `-`: state_dir, listen = [...], peer = [...], slots, no_remote,
-mesh_key, no_mdns, store_limit_mb. Options on the command line win over the file.
+mesh_key, no_mdns, store_limit_mb, allow_peer = [...], verify, monitor, no_monitor,
+job_memory_mb. Options on the command line win over the file.
 
 Environment:
   MESHCC_LOG=FILE        meshcc's own messages go to FILE (never into a compile's output)
@@ -58,6 +59,9 @@ Environment:
                          $XDG_STATE_HOME/meshcc or ~/.local/state/meshcc)
   MESHCC_CONFIG=FILE     the agent's config file
   MESHCC_DISABLE=1       always compile locally, without asking the agent
+  MESHCC_VERIFY=FRACTION compile this share (0 to 1) of remote results again locally and
+                         compare; a worker whose result differs gets no more jobs (in a
+                         build's environment it overrides the agent's --verify)
   MESHCC_FOUND_DIR, MESHCC_DEPTH
                          set by meshcc for the compilers it runs, so that chains of
                          wrappers (meshcc, ccache) do not loop; do not set them yourself

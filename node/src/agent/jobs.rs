@@ -37,6 +37,9 @@ const ATTEMPTS: usize = 3;
 const JOB_TIMEOUT: Duration = Duration::from_secs(180);
 /// The least time a worker gets to answer before the job goes to another worker as well.
 const MIN_PATIENCE: Duration = Duration::from_secs(5);
+/// Further patience for a worker that must first fetch the toolchain (77 MiB for gcc 12: 40 s
+/// over a 16 Mbit/s link).
+const FETCH_PATIENCE: Duration = Duration::from_secs(60);
 
 /// One job on one worker: who, since when, and how it went.
 type Attempt<'a> =
@@ -92,8 +95,7 @@ impl Submitter {
         let mut pending: Vec<(PeerId, Instant)> = Vec::new();
         let mut running = FuturesUnordered::new();
         let mut why: String;
-        self.start(first, &job, &label, &mut tried, &mut pending, &mut running);
-        let patience = self.patience();
+        let mut patience = self.start(first, &job, &label, &mut tried, &mut pending, &mut running);
         let mut hedge_at = Instant::now() + patience;
         let response = loop {
             let hedge = tokio::time::sleep_until(hedge_at.into());
@@ -106,11 +108,12 @@ impl Submitter {
                     warn!(job = job.job_id, ?patience, "no result yet; asking another worker as well");
                     self.shared.stats.fallback("worker silent, job sent elsewhere too");
                     match self.next_worker(toolchain, &tried).await {
-                        Some(next) => self.start(next, &job, &label, &mut tried, &mut pending, &mut running),
-                        None => {
-                            self.stalled(pending.iter().map(|(p, _)| *p)).await;
-                            break ControlResponse::Fallback("workers did not answer in time".into());
+                        Some(next) => {
+                            patience = self.start(next, &job, &label, &mut tried, &mut pending, &mut running);
                         }
+                        // Nobody else to ask: the wrapper compiles it, and the silent worker
+                        // is not blamed (its first job may be fetching a large toolchain).
+                        None => break ControlResponse::Fallback("workers did not answer in time".into()),
                     }
                     hedge_at = Instant::now() + patience;
                     continue;
@@ -176,7 +179,7 @@ impl Submitter {
             }
             match self.next_worker(toolchain, &tried).await {
                 Some(next) => {
-                    self.start(next, &job, &label, &mut tried, &mut pending, &mut running);
+                    patience = self.start(next, &job, &label, &mut tried, &mut pending, &mut running);
                     hedge_at = Instant::now() + patience;
                 }
                 None => break ControlResponse::Fallback(why),
@@ -189,7 +192,8 @@ impl Submitter {
     }
 
     /// Sends `job` to the worker of `assignment`; the assignment (the job counted as load on
-    /// that worker) and the job's history record live as long as the attempt.
+    /// that worker) and the job's history record live as long as the attempt. Returns how long
+    /// to wait for this worker before asking another as well.
     fn start<'a>(
         &'a self,
         assignment: Assignment,
@@ -198,8 +202,9 @@ impl Submitter {
         tried: &mut Vec<PeerId>,
         pending: &mut Vec<(PeerId, Instant)>,
         running: &mut FuturesUnordered<Attempt<'a>>,
-    ) {
+    ) -> Duration {
         let peer = assignment.peer();
+        let patience = self.patience(assignment.holds_toolchain());
         let started = Instant::now();
         tried.push(peer);
         pending.push((peer, started));
@@ -213,6 +218,7 @@ impl Submitter {
             }
             (peer, started, outcome)
         }));
+        patience
     }
 
     /// Tells the planner that these workers held a job past patience and lost the race.
@@ -231,11 +237,16 @@ impl Submitter {
     }
 
     /// How long a worker may stay silent before the job is sent elsewhere too: a few times
-    /// what remote jobs have lately taken, and never less than [`MIN_PATIENCE`] (a worker's
-    /// first job includes fetching the toolchain).
-    fn patience(&self) -> Duration {
+    /// what remote jobs have lately taken, never less than [`MIN_PATIENCE`], and
+    /// [`FETCH_PATIENCE`] more when the worker did not hold the toolchain.
+    fn patience(&self, holds_toolchain: bool) -> Duration {
         let typical = *self.typical.lock().unwrap();
-        (typical * 4).clamp(MIN_PATIENCE, JOB_TIMEOUT)
+        let compile = (typical * 4).clamp(MIN_PATIENCE, JOB_TIMEOUT);
+        if holds_toolchain {
+            compile
+        } else {
+            compile + FETCH_PATIENCE
+        }
     }
 
     /// Folds one finished job's time into the typical one (a moving average).

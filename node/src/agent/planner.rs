@@ -80,7 +80,7 @@ impl Planner {
         self.shared.hold_toolchain(toolchain);
         let decision = match self.choose(toolchain, &[], true, peers) {
             Some(worker) => PlanDecision::Remote {
-                worker: self.shared.assign(worker),
+                worker: self.assign(worker, toolchain, peers),
                 toolchain,
             },
             None => PlanDecision::Local("worker choice picked this host".into()),
@@ -142,7 +142,14 @@ impl Planner {
         peers: &PeerTable,
     ) -> Option<Assignment> {
         let peer = self.choose(toolchain, exclude, false, peers)?;
-        Some(self.shared.assign(peer))
+        Some(self.assign(peer, toolchain, peers))
+    }
+
+    fn assign(&self, peer: PeerId, toolchain: ToolchainId, peers: &PeerTable) -> Assignment {
+        let holds = peers
+            .statuses()
+            .any(|(p, status, _, _)| p == peer && status.toolchains.contains(&toolchain));
+        self.shared.assign(peer, holds)
     }
 
     /// `peer` held a job without answering: leave it out of choices for [`STALL_PENALTY`].

@@ -143,7 +143,8 @@ impl Shared {
     /// Counts a job of ours as assigned to `peer` for as long as the guard lives: from the
     /// moment the worker is chosen, not from when the inputs are ready to send, so that a burst
     /// of plans from one `make -j` sees the jobs the earlier plans of the burst placed.
-    pub fn assign(self: &Arc<Self>, peer: PeerId) -> Assignment {
+    /// `holds_toolchain`: whether the peer said it holds the job's toolchain when it was chosen.
+    pub fn assign(self: &Arc<Self>, peer: PeerId, holds_toolchain: bool) -> Assignment {
         let at = Instant::now();
         self.assigned
             .lock()
@@ -155,6 +156,7 @@ impl Shared {
             shared: self.clone(),
             peer,
             at,
+            holds_toolchain,
         }
     }
 
@@ -262,12 +264,18 @@ pub struct Assignment {
     shared: Arc<Shared>,
     peer: PeerId,
     at: Instant,
+    holds_toolchain: bool,
 }
 
 impl Assignment {
     /// The peer the job is assigned to.
     pub fn peer(&self) -> PeerId {
         self.peer
+    }
+
+    /// Whether the peer held the job's toolchain when chosen (else it fetches it first).
+    pub fn holds_toolchain(&self) -> bool {
+        self.holds_toolchain
     }
 }
 

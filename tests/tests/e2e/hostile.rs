@@ -323,12 +323,22 @@ fn a_silent_worker_costs_seconds_not_the_job_timeout() {
     let mesh = Mesh::start();
     let clean = mesh.compile();
     let silent = Standing(Some(hostile(&mesh.submitter, &["silent-worker"])));
+    // Both peers in the table, each claiming a toolchain: the silent one echoes the
+    // submitter's, so it looks like a worker ready to compile at once.
     wait_for(
-        Duration::from_secs(20),
-        || mesh.submitter.peers()["peers"].as_array().unwrap().len() == 2,
-        "the submitter to take the silent worker's status",
+        Duration::from_secs(30),
+        || {
+            let peers = mesh.submitter.peers();
+            let peers = peers["peers"].as_array().unwrap();
+            peers.len() == 2
+                && peers.iter().all(|p| {
+                    p["toolchains"]
+                        .as_array()
+                        .is_some_and(|t| !t.is_empty())
+                })
+        },
+        "the submitter to take the silent worker's status, claiming the toolchain",
     );
-    std::thread::sleep(Duration::from_secs(2)); // it now claims the submitter's toolchain
     let served_before = served(&mesh.worker);
     let mut slowest = Duration::ZERO;
     for _ in 0..5 {
