@@ -229,8 +229,7 @@ mod tests {
     #[test]
     fn explicit_path_to_meshcc_is_refused() {
         let t = tree();
-        let err =
-            locate_in(t.me.as_os_str(), &path(&[&t.bin]), Some(&t.me), None).unwrap_err();
+        let err = locate_in(t.me.as_os_str(), &path(&[&t.bin]), Some(&t.me), None).unwrap_err();
         assert!(matches!(err, LocateError::IsMeshcc(_)));
     }
 

@@ -306,7 +306,11 @@ fn run_profile(
             let uncut = report::median(&walls);
             let cut = Cut {
                 // Not host 0 (the submitter) and not the last (icecc's scheduler): a worker.
-                host: if cfg.hosts >= 3 { cfg.hosts - 2 } else { cfg.hosts - 1 },
+                host: if cfg.hosts >= 3 {
+                    cfg.hosts - 2
+                } else {
+                    cfg.hosts - 1
+                },
                 at: Duration::from_secs_f64(uncut * CUT_AT),
                 heal_after: CUT_FOR,
             };
@@ -368,7 +372,10 @@ fn run_profile(
     if let Some(m) = meshcc {
         drop(m);
         lab.stop_agents(None)?;
-        results.notes.push(keep_agent_logs(&lab, &cfg.work.join("logs").join(profile.name)));
+        results.notes.push(keep_agent_logs(
+            &lab,
+            &cfg.work.join("logs").join(profile.name),
+        ));
     }
     if let Some(i) = icecc {
         i.stop();
@@ -430,7 +437,14 @@ fn one_build(
         }
         SystemKind::Meshcc => {
             let m = meshcc.as_ref().expect("meshcc started");
-            b.build(w, system, &m.setup(b.lab)?, run, &|j| m.classify(&j.log), cut)
+            b.build(
+                w,
+                system,
+                &m.setup(b.lab)?,
+                run,
+                &|j| m.classify(&j.log),
+                cut,
+            )
         }
         SystemKind::Icecc => {
             let i = icecc.as_ref().expect("icecc started");
@@ -458,7 +472,14 @@ fn one_build(
         }
         SystemKind::Distcc => {
             let d = distcc.as_ref().expect("distcc started");
-            b.build(w, system, &d.setup(remote_jobs), run, &|j| d.classify(&j.log), cut)
+            b.build(
+                w,
+                system,
+                &d.setup(remote_jobs),
+                run,
+                &|j| d.classify(&j.log),
+                cut,
+            )
         }
     }
 }

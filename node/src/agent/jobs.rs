@@ -179,7 +179,8 @@ impl Submitter {
             }
             match self.next_worker(toolchain, &tried).await {
                 Some(next) => {
-                    patience = self.start(next, &job, &label, &mut tried, &mut pending, &mut running);
+                    patience =
+                        self.start(next, &job, &label, &mut tried, &mut pending, &mut running);
                     hedge_at = Instant::now() + patience;
                 }
                 None => break ControlResponse::Fallback(why),

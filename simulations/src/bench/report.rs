@@ -76,7 +76,15 @@ pub fn cut_table(rows: &[CutRun]) -> String {
     let _ = writeln!(
         out,
         "{:<7} {:<8} {:<7} {:>8} {:>8} {:>8} {:>8} {:>12} {:>9}",
-        "profile", "workload", "system", "cut at s", "uncut s", "cut s", "cost s", "rem/loc/fall", "identical"
+        "profile",
+        "workload",
+        "system",
+        "cut at s",
+        "uncut s",
+        "cut s",
+        "cost s",
+        "rem/loc/fall",
+        "identical"
     );
     for c in rows {
         let (rem, loc, fb) = c.run.counts();
@@ -412,7 +420,10 @@ pub fn targets(rows: &[Summary], single: &[Single], cuts: &[CutRun], hosts: usiz
         );
     }
     if cuts.is_empty() {
-        let _ = writeln!(out, "  - a host cut off mid-build costs <= 2 s: not measured (--no-cut)");
+        let _ = writeln!(
+            out,
+            "  - a host cut off mid-build costs <= 2 s: not measured (--no-cut)"
+        );
     }
     out
 }
@@ -611,10 +622,7 @@ mod tests {
         let text = cut_table(&cuts);
         assert!(text.contains("+1.5") && text.contains("+15.0"), "{text}");
         let t = targets(&[], &[], &cuts, 4);
-        assert!(
-            t.contains("meshcc +1.5 s [icecc +15.0 s]; met"),
-            "{t}"
-        );
+        assert!(t.contains("meshcc +1.5 s [icecc +15.0 s]; met"), "{t}");
     }
 
     #[test]

@@ -331,11 +331,9 @@ fn a_silent_worker_costs_seconds_not_the_job_timeout() {
             let peers = mesh.submitter.peers();
             let peers = peers["peers"].as_array().unwrap();
             peers.len() == 2
-                && peers.iter().all(|p| {
-                    p["toolchains"]
-                        .as_array()
-                        .is_some_and(|t| !t.is_empty())
-                })
+                && peers
+                    .iter()
+                    .all(|p| p["toolchains"].as_array().is_some_and(|t| !t.is_empty()))
         },
         "the submitter to take the silent worker's status, claiming the toolchain",
     );
