@@ -25,6 +25,11 @@ use crate::toolchain::package::Packaged;
 const TYPICAL_JOB: Duration = Duration::from_secs(1);
 /// What fetching a toolchain is assumed to cost a worker that lacks it.
 const TOOLCHAIN_FETCH: Duration = Duration::from_secs(3);
+/// How many later jobs a toolchain fetch is expected to serve. Charging the whole fetch to the
+/// first job keeps a worker without the toolchain out of a build for good whenever the others'
+/// queues stay short (the lab benchmark: one of three workers got 0 of 32 jobs); the fetch
+/// pays for every job the worker runs afterwards, so each job is charged a share.
+const FETCH_SHARED_BY: u32 = 4;
 /// How long a worker that held a job without answering is not chosen.
 pub const STALL_PENALTY: Duration = Duration::from_secs(60);
 /// How long a failed packaging is not retried.
@@ -211,7 +216,7 @@ impl Planner {
                 speed: f64::from(status.speed) / 1000.0,
                 rtt: rtt.unwrap_or(Duration::from_millis(1)),
                 has_toolchain: status.toolchains.contains(&toolchain),
-                toolchain_fetch: TOOLCHAIN_FETCH,
+                toolchain_fetch: TOOLCHAIN_FETCH / FETCH_SHARED_BY,
                 is_self: false,
             });
         }
