@@ -84,10 +84,7 @@ impl Planner {
         };
         self.shared.hold_toolchain(toolchain);
         let decision = match self.choose(toolchain, &[], true, peers) {
-            Some(worker) => PlanDecision::Remote {
-                worker: self.assign(worker, toolchain, peers),
-                toolchain,
-            },
+            Some(worker) => PlanDecision::Remote { worker, toolchain },
             None => PlanDecision::Local("worker choice picked this host".into()),
         };
         (decision, None)
@@ -146,15 +143,7 @@ impl Planner {
         exclude: &[PeerId],
         peers: &PeerTable,
     ) -> Option<Assignment> {
-        let peer = self.choose(toolchain, exclude, false, peers)?;
-        Some(self.assign(peer, toolchain, peers))
-    }
-
-    fn assign(&self, peer: PeerId, toolchain: ToolchainId, peers: &PeerTable) -> Assignment {
-        let holds = peers
-            .statuses()
-            .any(|(p, status, _, _)| p == peer && status.toolchains.contains(&toolchain));
-        self.shared.assign(peer, holds)
+        self.choose(toolchain, exclude, false, peers)
     }
 
     /// `peer` held a job without answering: leave it out of choices for [`STALL_PENALTY`].
@@ -163,14 +152,15 @@ impl Planner {
     }
 
     /// Picks a worker for `toolchain` among compatible peers (and this agent if `with_self`),
-    /// skipping `exclude`. `None` means this agent, or nobody.
+    /// skipping `exclude`, and counts the job as assigned to it. `None` means this agent, or
+    /// nobody.
     fn choose(
         &mut self,
         toolchain: ToolchainId,
         exclude: &[PeerId],
         with_self: bool,
         peers: &PeerTable,
-    ) -> Option<PeerId> {
+    ) -> Option<Assignment> {
         let shared = &self.shared;
         let mut ids: Vec<Option<PeerId>> = Vec::new();
         let mut candidates = Vec::new();
@@ -226,7 +216,8 @@ impl Planner {
             TYPICAL_JOB,
             &mut rand::rng(),
         )?;
-        ids[pick]
+        let peer = ids[pick]?;
+        Some(shared.assign(peer, candidates[pick].has_toolchain))
     }
 
     /// Peers that gossip holding `toolchain`.
