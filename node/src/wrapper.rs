@@ -205,10 +205,7 @@ fn check_locally(
 ) -> ExitCode {
     let local = match local_command(located, args).output() {
         Ok(out) => out,
-        Err(e) => {
-            eprintln!("meshcc: cannot run {}: {e}", located.path.display());
-            return ExitCode::from(127);
-        }
+        Err(e) => return cannot_run(located, &e),
     };
     let remote = &done.result;
     let mut differences = Vec::new();
@@ -316,6 +313,11 @@ fn local_command(located: &Located, args: &[OsString]) -> Command {
 /// Replaces this process with the real compiler.
 pub fn exec_local(located: &Located, args: &[OsString]) -> ExitCode {
     let err = local_command(located, args).exec();
+    cannot_run(located, &err)
+}
+
+/// The compiler could not be started: says so, and ends as a shell does for a missing command.
+fn cannot_run(located: &Located, err: &std::io::Error) -> ExitCode {
     eprintln!(
         "meshcc: cannot run {}: {err}; check that it is an executable compiler",
         located.path.display()
@@ -328,13 +330,7 @@ pub fn exec_local(located: &Located, args: &[OsString]) -> ExitCode {
 fn run_local_leased(located: &Located, args: &[OsString], mut client: Client) -> ExitCode {
     let status = match local_command(located, args).status() {
         Ok(status) => status,
-        Err(e) => {
-            eprintln!(
-                "meshcc: cannot run {}: {e}; check that it is an executable compiler",
-                located.path.display()
-            );
-            return ExitCode::from(127);
-        }
+        Err(e) => return cannot_run(located, &e),
     };
     let finished = ControlRequest::Finished(Finished {
         success: status.success(),
