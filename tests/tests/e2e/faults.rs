@@ -20,7 +20,7 @@ use std::time::{Duration, Instant};
 
 use meshcc_simulations::lab::{AgentOptions, Lab, LabConfig};
 
-use crate::lab_build::{compare_builds, lua_sources, make, remote_jobs, LUA_MK};
+use crate::lab_build::{compare_builds, lua_make, lua_sources, make, remote_jobs};
 use crate::util::{bin, needs_root, wait_for};
 
 const SUBMITTER: usize = 0;
@@ -232,16 +232,8 @@ impl Matrix {
         let agent_log = self.lab.host_dir(SUBMITTER).unwrap().join("agent.log");
         let logged_before = std::fs::metadata(&agent_log).map_or(0, |m| m.len());
         let mut cmd = self.lab.command_on(SUBMITTER, "make").unwrap();
-        cmd.args(["-s", "-C"])
-            .arg(&dir)
-            .args([
-                "-f",
-                LUA_MK,
-                &format!("LUA_DIR={}", self.lua.display()),
-                &format!("CC={} gcc", self.meshcc.display()),
-                "-j6",
-            ])
-            .env("MESHCC_LOG", &self.log);
+        let cc = format!("{} gcc", self.meshcc.display());
+        lua_make(&mut cmd, &dir, &self.lua, &cc, 6).env("MESHCC_LOG", &self.log);
         let started = Instant::now();
         let mut child = cmd.spawn().unwrap();
         during(self);

@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use crate::util::{bin, needs_root, wait_for, Agent};
+use crate::util::{bin, needs_root, succeeded, wait_for, Agent};
 
 mod faults;
 
@@ -75,11 +75,7 @@ impl Mesh {
             .env_remove("MESHCC_DISABLE")
             .output()
             .unwrap();
-        assert!(
-            out.status.success(),
-            "{}",
-            String::from_utf8_lossy(&out.stderr)
-        );
+        succeeded(&out);
         started.elapsed()
     }
 

@@ -9,7 +9,7 @@ use std::process::{Command, Output};
 use std::time::{Duration, Instant};
 
 use crate::result_check::{stats, tamper_with_assembler};
-use crate::util::{bin, needs_root, wait_for, Agent};
+use crate::util::{bin, needs_root, succeeded, wait_for, Agent};
 
 const UTIL_H: &str = "int twice(int x);\nint thrice(int x);\nint greet(void);\n";
 const MAIN_C: &str = "#include <stdio.h>\n#include \"util.h\"\n\
@@ -99,11 +99,7 @@ impl Mesh {
                     .args([cc, "-c", src, "-o", "warm.o"])
                     .output()
                     .unwrap();
-                assert!(
-                    out.status.success(),
-                    "{}",
-                    String::from_utf8_lossy(&out.stderr)
-                );
+                succeeded(&out);
                 std::thread::sleep(Duration::from_millis(200));
             }
         }

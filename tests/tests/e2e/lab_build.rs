@@ -11,7 +11,7 @@ use meshcc_simulations::lab::{AgentOptions, Lab, LabConfig};
 
 use crate::util::{bin, needs_root, wait_for};
 
-pub(crate) const LUA_MK: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../scripts/demo/lua.mk");
+const LUA_MK: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../scripts/demo/lua.mk");
 const DEMO_MANIFEST: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../scripts/demo/Cargo.toml");
 
 /// Lua's C sources, from the lua-src package (`cargo metadata` fetches it if needed).
@@ -51,14 +51,26 @@ pub(crate) fn lua_sources() -> PathBuf {
     dir
 }
 
-pub(crate) fn make(dir: &Path, lua: &Path, cc: &str, jobs: u32) -> Command {
-    let mut cmd = Command::new("make");
+/// Fills `cmd`, a `make` here or on a lab host, to build Lua's library in `dir` with `cc`.
+pub(crate) fn lua_make<'c>(
+    cmd: &'c mut Command,
+    dir: &Path,
+    lua: &Path,
+    cc: &str,
+    jobs: u32,
+) -> &'c mut Command {
     cmd.args(["-s", "-C"])
         .arg(dir)
         .args(["-f", LUA_MK])
         .arg(format!("LUA_DIR={}", lua.display()))
         .arg(format!("CC={cc}"))
-        .arg(format!("-j{jobs}"));
+        .arg(format!("-j{jobs}"))
+}
+
+/// A local `make` of Lua (the reference builds).
+pub(crate) fn make(dir: &Path, lua: &Path, cc: &str, jobs: u32) -> Command {
+    let mut cmd = Command::new("make");
+    lua_make(&mut cmd, dir, lua, cc, jobs);
     cmd
 }
 
@@ -147,16 +159,7 @@ fn lua_builds_through_a_lab_mesh_identical_to_local_even_when_a_worker_dies() {
         let _ = std::fs::remove_dir_all(&dir);
         std::fs::create_dir(&dir).unwrap();
         let mut cmd = lab.command_on(0, "make").unwrap();
-        cmd.args(["-s", "-C"])
-            .arg(&dir)
-            .args([
-                "-f",
-                LUA_MK,
-                &format!("LUA_DIR={}", lua.display()),
-                &format!("CC={cc}"),
-                "-j6",
-            ])
-            .env("MESHCC_LOG", &log);
+        lua_make(&mut cmd, &dir, &lua, &cc, 6).env("MESHCC_LOG", &log);
         (dir, cmd)
     };
 

@@ -10,7 +10,7 @@ use std::time::Duration;
 
 use meshcc_simulations::lab::{AgentOptions, Lab, LabConfig};
 
-use crate::lab_build::{lua_sources, remote_jobs, LUA_MK};
+use crate::lab_build::{lua_make, lua_sources, remote_jobs};
 use crate::util::{bin, free_port, needs_root, wait_for, Agent};
 
 /// A lab config whose name is unique to this test and this process.
@@ -140,12 +140,8 @@ fn monitor_in_headless_chromium_shows_every_host_and_the_jobs_of_a_lua_build() {
     let build = tmp.path().join("build");
     std::fs::create_dir(&build).unwrap();
     let mut make = lab.command_on(0, "make").unwrap();
-    make.args(["-s", "-C"])
-        .arg(&build)
-        .args(["-f", LUA_MK, "-j6"])
-        .arg(format!("LUA_DIR={}", lua.display()))
-        .arg(format!("CC={} gcc", bin("meshcc").display()))
-        .env("MESHCC_LOG", &log);
+    let cc = format!("{} gcc", bin("meshcc").display());
+    lua_make(&mut make, &build, &lua, &cc, 6).env("MESHCC_LOG", &log);
     assert!(make.status().unwrap().success(), "the Lua build failed");
     let remote = remote_jobs(&log);
     assert!(remote > 0, "no compile ran remotely");

@@ -14,7 +14,7 @@ use std::time::{Duration, Instant};
 
 use meshcc_simulations::lab::{AgentOptions, Lab, LabConfig, AGENT_PORT};
 
-use crate::util::{bin, needs_root, wait_for, Agent};
+use crate::util::{bin, needs_root, succeeded, wait_for, Agent};
 
 /// The string the captured compile's source holds.
 const SECRET: &str = "meshcc-private-mesh-distinctive-string-4711";
@@ -102,11 +102,7 @@ fn capture_remote_compile(name: &str, agent_args: &[String], work: &Path) -> Vec
             .current_dir(work)
             .output()
             .unwrap();
-        assert!(
-            out.status.success(),
-            "{}",
-            String::from_utf8_lossy(&out.stderr)
-        );
+        succeeded(&out);
         std::thread::sleep(Duration::from_millis(500));
     }
     assert!(
@@ -275,11 +271,7 @@ fn allow_list_keeps_a_third_agent_out_of_jobs_both_ways() {
             .env("MESHCC_SOCKET", agent.socket())
             .output()
             .unwrap();
-        assert!(
-            out.status.success(),
-            "{}",
-            String::from_utf8_lossy(&out.stderr)
-        );
+        succeeded(&out);
     };
     // a's jobs go to b only (the first ones stay local while a packages gcc).
     let started = Instant::now();

@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 use std::time::Duration;
 
-use crate::util::{bin, needs_root, wait_for, Agent};
+use crate::util::{bin, needs_root, succeeded, wait_for, Agent};
 
 const CORPUS: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/e2e/corpus");
 
@@ -268,11 +268,7 @@ done
         .current_dir(&work)
         .output()
         .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    succeeded(&out);
     assert!(
         !Path::new(&private).join("bin").exists(),
         "the private prefix is visible outside its namespace"

@@ -8,7 +8,7 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::{Duration, Instant};
 
-use crate::util::{bin, needs_root, wait_for, Agent};
+use crate::util::{bin, needs_root, succeeded, wait_for, Agent};
 
 pub(crate) fn stats(agent: &Agent) -> serde_json::Value {
     serde_json::from_slice(&agent.meshcc(&["stats", "--json"]).stdout).unwrap()
@@ -24,11 +24,7 @@ fn mesh_gcc(dir: &Path, agent: &Agent, src: &str, obj: &str, env: &[(&str, &str)
         .envs(env.iter().copied())
         .output()
         .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    succeeded(&out);
 }
 
 /// The object plain gcc makes of `src`.

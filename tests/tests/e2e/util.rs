@@ -17,6 +17,16 @@ pub fn bin(name: &str) -> PathBuf {
     path
 }
 
+/// Asserts that a command succeeded, showing what it said on stderr if it did not.
+#[track_caller]
+pub fn succeeded(out: &std::process::Output) {
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
 /// A free TCP port on loopback (bound and released; good enough for tests on one machine).
 pub fn free_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0")

@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 use meshcc_simulations::lab::{AgentOptions, Lab, LabConfig};
 
 use super::Standing;
-use crate::lab_build::{assert_identical, lua_sources, make, remote_jobs, LUA_MK};
+use crate::lab_build::{assert_identical, lua_make, lua_sources, make, remote_jobs};
 use crate::util::{bin, needs_root, wait_for};
 
 const SUBMITTER: usize = 0;
@@ -89,16 +89,8 @@ impl Row {
         let _ = std::fs::remove_file(&self.log);
         std::fs::create_dir(&dir).unwrap();
         let mut cmd = self.lab.command_on(SUBMITTER, "make").unwrap();
-        cmd.args(["-s", "-C"])
-            .arg(&dir)
-            .args([
-                "-f",
-                LUA_MK,
-                &format!("LUA_DIR={}", self.lua.display()),
-                &format!("CC={} gcc", self.meshcc.display()),
-                "-j6",
-            ])
-            .env("MESHCC_LOG", &self.log);
+        let cc = format!("{} gcc", self.meshcc.display());
+        lua_make(&mut cmd, &dir, &self.lua, &cc, 6).env("MESHCC_LOG", &self.log);
         let started = Instant::now();
         assert!(cmd.status().unwrap().success(), "the build failed");
         let took = started.elapsed();
