@@ -11,6 +11,7 @@ pub mod codec;
 pub mod config;
 pub mod control;
 pub mod discovery;
+pub mod dispatch;
 pub mod execute;
 pub mod failures;
 pub mod history;

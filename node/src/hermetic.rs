@@ -46,6 +46,8 @@ pub struct Prepared {
     pub inputs: Vec<InputFile>,
     /// The hash of the preprocessed translation unit.
     pub tu_hash: BlobHash,
+    /// Its length in bytes: the compile's size, for the order jobs are sent in.
+    pub tu_size: u64,
 }
 
 /// The arguments (after the compiler) that preprocess `inv` to standard output. The worker
@@ -86,11 +88,13 @@ pub fn prepare(
     let mut hasher = blake3::Hasher::new();
     let mut stdout = child.stdout.take().expect("piped");
     let mut buf = vec![0u8; 64 * 1024];
+    let mut tu_size = 0u64;
     loop {
         match stdout.read(&mut buf) {
             Ok(0) => break,
             Ok(n) => {
                 hasher.update(&buf[..n]);
+                tu_size += n as u64;
             }
             Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
             Err(e) => return Err(PrepareError::Preprocess(e.to_string())),
@@ -118,6 +122,7 @@ pub fn prepare(
     Ok(Prepared {
         inputs,
         tu_hash: hasher.finalize().into(),
+        tu_size,
     })
 }
 
@@ -222,6 +227,8 @@ mod tests {
         assert!(paths[0].ends_with("/x.c"), "{paths:?}");
         assert!(paths.iter().any(|p| p.ends_with("/x.h")));
         assert!(paths.iter().any(|p| p == "/usr/include/stdio.h"));
+        // stdio.h alone preprocesses to several hundred lines.
+        assert!(p.tu_size > 10_000, "{} bytes", p.tu_size);
         // Same inputs and flags: same translation unit.
         let again = prepare(Path::new("/usr/bin/gcc"), &"gcc".into(), &inv, dir.path()).unwrap();
         assert_eq!(again.tu_hash, p.tu_hash);

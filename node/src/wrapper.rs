@@ -109,6 +109,7 @@ fn try_mesh(located: &Located, args: &[OsString]) -> Result<ExitCode, String> {
                 env,
                 inputs: prepared.inputs,
                 outputs: outputs.iter().map(|o| bytes(o.as_os_str())).collect(),
+                tu_size: prepared.tu_size,
             };
             client.set_timeout(SUBMIT_TIMEOUT);
             match client
@@ -130,6 +131,11 @@ fn try_mesh(located: &Located, args: &[OsString]) -> Result<ExitCode, String> {
                         return Ok(check_locally(located, args, &outputs, done, client));
                     }
                     deliver(&inv, &outputs, done.result)
+                }
+                // A slot here came free before any worker: the agent counts it on this host.
+                ControlResponse::Plan(Plan::Local { reason }) => {
+                    info!("compiling locally: {reason}");
+                    Ok(run_local_leased(located, args, client))
                 }
                 ControlResponse::Fallback(why) => Err(format!(
                     "the mesh could not compile it ({why}; worker {worker})"

@@ -17,8 +17,10 @@
 //!    plan is a lease: the wrapper keeps the connection open while the compiler runs, so the
 //!    agent counts the job, and may send [`ControlRequest::Finished`] at the end.
 //! 2. For a remote plan, the wrapper preprocesses, hashes the inputs and sends
-//!    [`ControlRequest::Submit`]; the agent answers [`ControlResponse::Compiled`] with the
-//!    worker's result, or [`ControlResponse::Fallback`] when the mesh could not do it.
+//!    [`ControlRequest::Submit`]. The job waits in the agent until a worker can take it
+//!    (bigger jobs first); the agent answers [`ControlResponse::Compiled`] with the worker's
+//!    result, [`ControlResponse::Fallback`] when the mesh could not do it, or a local
+//!    [`ControlResponse::Plan`] (a lease, as in 1) when a slot on this host came free first.
 //! 3. When the result was sampled for a check ([`Compiled::verify`], or the wrapper's own
 //!    `MESHCC_VERIFY`), the wrapper compiles again locally, compares, and sends
 //!    [`ControlRequest::Checked`]; a mismatch marks the worker untrusted.
@@ -105,9 +107,10 @@ pub enum Plan {
         /// Why not remote, for the log.
         reason: String,
     },
-    /// Preprocess and submit; the agent has chosen a worker.
+    /// Preprocess and submit.
     Remote {
-        /// The worker's id, for the log.
+        /// The worker the agent's choice fell on, for the log; the job goes to the first
+        /// worker free when it is submitted.
         worker: PeerName,
     },
 }
@@ -159,7 +162,7 @@ fn is_false(b: &bool) -> bool {
     !*b
 }
 
-fn is_zero(n: &u64) -> bool {
+pub(crate) fn is_zero(n: &u64) -> bool {
     *n == 0
 }
 
@@ -259,8 +262,9 @@ pub struct StatsReport {
 /// The parallelism the mesh offers.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub struct JobsReport {
-    /// The agent's slots plus twice the free slots of the peers that accept its jobs; never
-    /// below one.
+    /// The agent's slots plus two per free slot of the peers that accept its jobs plus 16 to
+    /// wait in the agent's dispatch queue (just the agent's slots when no peer has a free
+    /// slot); never below one.
     pub jobs: u32,
 }
 

@@ -62,6 +62,11 @@ pub struct Compile {
     pub inputs: Vec<InputFile>,
     /// Files the compile writes, absolute; read back after it.
     pub outputs: Vec<ByteBuf>,
+    /// The preprocessed translation unit's length in bytes: how big a compile this is, so that
+    /// a submitter with several jobs waiting for a worker sends the biggest first. Absent
+    /// (zero) when unknown.
+    #[serde(default, skip_serializing_if = "crate::control::is_zero")]
+    pub tu_size: u64,
 }
 
 /// A compile for a worker.

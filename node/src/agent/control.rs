@@ -20,10 +20,11 @@ use tokio::sync::oneshot;
 use tokio_util::compat::TokioAsyncReadCompatExt;
 use tracing::{debug, warn};
 
-use super::history::{JobGuard, Role};
+use super::history::{output_label, JobGuard, Role};
 use super::jobs::Submitter;
 use super::mesh::{Command, PlanDecision};
-use super::shared::{Assignment, Counted};
+use super::planner::Placement;
+use super::shared::{Counted, Shared};
 
 /// Binds the socket at `path`, replacing a stale one but never a live agent's.
 pub fn bind(path: &Path) -> Result<UnixListener> {
@@ -62,12 +63,22 @@ pub async fn serve(listener: UnixListener, submitter: Submitter) {
 /// Where one client's compile stands.
 #[derive(Default)]
 struct Conversation {
-    remote: Option<(Assignment, ToolchainId)>,
+    /// A compile planned remote: its reservation and toolchain, until it is submitted.
+    remote: Option<(Counted, ToolchainId)>,
     /// The worker whose result this client got, the only one it may report a check of.
     compiled_by: Option<PeerId>,
     lease: Option<Counted>,
     /// The local compile's record in the job history.
     local_job: Option<JobGuard>,
+}
+
+impl Conversation {
+    /// The client compiles locally under `lease`, recorded in the history as `label`.
+    fn start_local(&mut self, lease: Counted, shared: &Shared, label: String) {
+        self.lease = Some(lease);
+        self.local_job = Some(shared.history.start(Role::Local, None, label));
+        shared.stats.jobs_local.fetch_add(1, Ordering::Relaxed);
+    }
 }
 
 async fn serve_client(stream: UnixStream, submitter: Submitter) {
@@ -147,32 +158,44 @@ async fn answer(
             }
             let decision = ask(submitter, |reply| Command::Plan { compiler, reply }).await;
             match decision {
-                Some(PlanDecision::Remote { worker, toolchain }) => {
-                    let name = PeerName(worker.peer().to_string());
-                    conv.remote = Some((worker, toolchain));
-                    ControlResponse::Plan(Plan::Remote { worker: name })
+                Some(PlanDecision::Remote {
+                    expected,
+                    reservation,
+                    toolchain,
+                }) => {
+                    conv.remote = Some((reservation, toolchain));
+                    ControlResponse::Plan(Plan::Remote {
+                        worker: PeerName(expected.to_string()),
+                    })
                 }
-                Some(PlanDecision::Local(reason)) => {
-                    conv.lease = Some(Counted::local_lease(&submitter.shared));
-                    let history = &submitter.shared.history;
-                    conv.local_job = Some(history.start(Role::Local, None, compiler_name));
-                    submitter
-                        .shared
-                        .stats
-                        .jobs_local
-                        .fetch_add(1, Ordering::Relaxed);
+                Some(PlanDecision::Local(reason, lease)) => {
+                    conv.start_local(lease, &submitter.shared, compiler_name);
                     ControlResponse::Plan(Plan::Local { reason })
                 }
                 None => shutting_down(),
             }
         }
         ControlRequest::Submit(req) => match conv.remote.take() {
-            Some((worker, toolchain)) => {
-                let response = submitter.submit(worker, toolchain, req).await;
-                if let ControlResponse::Compiled(done) = &response {
-                    conv.compiled_by = done.worker.0.parse().ok();
+            Some((reservation, toolchain)) => {
+                let placed = submitter.dispatch(toolchain, req.tu_size).await;
+                drop(reservation);
+                match placed {
+                    Ok(Placement::Worker(worker)) => {
+                        let response = submitter.submit(worker, toolchain, req).await;
+                        if let ControlResponse::Compiled(done) = &response {
+                            conv.compiled_by = done.worker.0.parse().ok();
+                        }
+                        response
+                    }
+                    Ok(Placement::Here(lease)) => {
+                        let first = req.outputs.first().map(|o| Path::new(OsStr::from_bytes(o)));
+                        conv.start_local(lease, &submitter.shared, output_label(first));
+                        ControlResponse::Plan(Plan::Local {
+                            reason: "a slot here came free before any worker's".into(),
+                        })
+                    }
+                    Err(why) => ControlResponse::Fallback(why),
                 }
-                response
             }
             None => ControlResponse::Error("submit without a remote plan".into()),
         },

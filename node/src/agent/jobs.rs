@@ -23,10 +23,11 @@ use meshcc_wire::job::{Compile, Exit, JobRequest, JobResponse, RefusalKind, JOB_
 use meshcc_wire::{read_msg_async, write_msg_async};
 use tokio::sync::broadcast::error::RecvError;
 use tokio::sync::{mpsc, oneshot};
-use tracing::{info, warn};
+use tracing::{debug, info, warn};
 
 use super::history::{output_label, Role};
 use super::mesh::Command;
+use super::planner::Placement;
 use super::shared::{Assignment, Shared};
 
 /// The job protocol.
@@ -209,6 +210,7 @@ impl Submitter {
         let started = Instant::now();
         tried.push(peer);
         pending.push((peer, started));
+        debug!(job = job.job_id, %peer, output = label, size = job.compile.tu_size, "job sent");
         let record = self.shared.history.start(Role::Remote, Some(peer), label);
         running.push(Box::pin(async move {
             let outcome = self.run_on(peer, job).await;
@@ -287,6 +289,20 @@ impl Submitter {
             }
             () = lost => Err(anyhow::anyhow!("the worker went silent and was disconnected")),
         }
+    }
+
+    /// Waits in the dispatch queue until a worker, or this host, is free to take a job of
+    /// this `size`; `Err` says why to compile it locally now.
+    pub async fn dispatch(&self, toolchain: ToolchainId, size: u64) -> Result<Placement, String> {
+        let (reply, answer) = oneshot::channel();
+        let gone = || "the agent is shutting down".to_owned();
+        let ask = Command::Dispatch {
+            toolchain,
+            size,
+            reply,
+        };
+        self.mesh.send(ask).await.map_err(|_| gone())?;
+        answer.await.map_err(|_| gone())?
     }
 
     /// Another worker for the job, or none (compile locally).

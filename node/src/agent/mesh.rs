@@ -24,13 +24,14 @@ use tracing::{debug, info, warn};
 
 use super::codec::{CborCodec, Traffic};
 use super::discovery::Discovery;
+use super::dispatch::{DispatchQueue, Waiting};
 use super::failures::{self, Failures};
 use super::load::LoadMeter;
 use super::peers::PeerTable;
 pub use super::planner::PlanDecision;
-use super::planner::Planner;
+use super::planner::{Placement, Planner};
 use super::progress::TransferKind;
-use super::shared::{Assignment, Shared};
+use super::shared::{Assignment, Counted, Shared};
 use super::AgentConfig;
 use crate::toolchain::package::{package_reporting, Packaged, Step};
 
@@ -67,6 +68,14 @@ pub(super) struct Behaviour {
     stream: libp2p_stream::Behaviour,
 }
 
+/// Jobs `meshcc jobs` adds beyond the mesh's slots, to wait preprocessed in the dispatch queue
+/// so that it can send the biggest first: make starts files in its own order, and the biggest
+/// often comes late. The lab benchmark (Lua, 3 workers of one slot, so `-j` = 7 + this):
+/// `-j7` 2.3×, `-j13` 2.3–2.9×, `-j24` 2.7–3.1× over the local build. Beyond the slots, a
+/// waiting job costs the submitter a preprocessing run ahead of time and a process, not a
+/// worker.
+pub const LOOKAHEAD: u32 = 16;
+
 /// Questions from the control socket.
 #[derive(Debug)]
 pub enum Command {
@@ -84,6 +93,15 @@ pub enum Command {
         compiler: PathBuf,
         /// The decision.
         reply: oneshot::Sender<PlanDecision>,
+    },
+    /// A worker for a job ready to send, when one is free (`Err`: compile locally, why).
+    Dispatch {
+        /// The job's toolchain.
+        toolchain: ToolchainId,
+        /// The preprocessed translation unit's length: bigger jobs are sent first.
+        size: u64,
+        /// Where it goes.
+        reply: oneshot::Sender<Result<Placement, String>>,
     },
     /// Another worker for a job whose worker failed (`None`: compile locally).
     PickWorker {
@@ -169,6 +187,8 @@ pub struct Mesh {
     discovery: Discovery,
     local: Local,
     planner: Planner,
+    /// Our jobs ready to send, waiting for a free worker.
+    waiting: DispatchQueue<Placement>,
     gossip: Arc<Traffic>,
     started: Instant,
     /// Our own command channel, for background work reporting back.
@@ -271,6 +291,7 @@ impl Mesh {
             peers: PeerTable::default(),
             discovery: Discovery::new(local_id, config.peers.clone(), &config.allow_peers),
             planner: Planner::new(shared.clone(), &config.state_dir, speed),
+            waiting: DispatchQueue::default(),
             local: Local {
                 shared,
                 speed,
@@ -301,11 +322,13 @@ impl Mesh {
     ) {
         let mut tick = tokio::time::interval(TICK);
         let mut load_tick = tokio::time::interval(Duration::from_secs(1));
+        let shared = self.local.shared.clone();
         tokio::pin!(shutdown);
         loop {
             tokio::select! {
                 event = self.swarm.select_next_some() => self.on_swarm_event(event),
                 Some(cmd) = commands.recv() => self.on_command(cmd),
+                () = shared.worker_freed.notified() => self.dispatch_waiting(),
                 _ = tick.tick() => self.on_tick(),
                 _ = load_tick.tick() => {
                     self.local.load_permille = self.local.load.sample();
@@ -318,7 +341,21 @@ impl Mesh {
         info!("agent stopping");
     }
 
+    /// Sends waiting jobs to workers that can take them now (see `dispatch`).
+    fn dispatch_waiting(&mut self) {
+        if self.waiting.is_empty() {
+            return;
+        }
+        let (planner, peers, shared) = (&mut self.planner, &self.peers, &self.local.shared);
+        self.waiting.dispatch(
+            |toolchain| planner.free_peer(toolchain, peers).map(Placement::Worker),
+            || Counted::free_slot(shared).map(Placement::Here),
+        );
+    }
+
     fn on_tick(&mut self) {
+        // Workers also free up by statuses (others' jobs ending) and peers joining.
+        self.dispatch_waiting();
         for peer in self.peers.silent(LIVENESS) {
             info!(%peer, "peer silent for {LIVENESS:?}; disconnecting");
             let _ = self.swarm.disconnect_peer_id(peer);
@@ -518,6 +555,7 @@ impl Mesh {
                     warn!(%peer, count = request.toolchains.len(), "status claims an absurd number of toolchains; ignored");
                 } else {
                     self.peers.status(&peer, request);
+                    self.dispatch_waiting();
                 }
                 let _ = self
                     .swarm
@@ -563,6 +601,19 @@ impl Mesh {
                 if let Some(compiler) = package {
                     self.package_in_background(compiler);
                 }
+            }
+            Command::Dispatch {
+                toolchain,
+                size,
+                reply,
+            } => {
+                self.waiting.push(Waiting {
+                    size,
+                    toolchain,
+                    since: Instant::now(),
+                    reply,
+                });
+                self.dispatch_waiting();
             }
             Command::PickWorker {
                 toolchain,
@@ -667,9 +718,10 @@ impl Mesh {
         report
     }
 
-    /// Our slots, plus twice the free slots of every compatible peer that takes jobs: a
-    /// remote job spends part of its time being preprocessed, sent and returned, and a second
-    /// job per remote slot keeps that slot busy meanwhile (workers queue a few per slot).
+    /// Our slots, plus two jobs per free slot of every compatible peer that takes jobs (one
+    /// running there, one being preprocessed or sent here, so the slot does not idle between
+    /// jobs), plus [`LOOKAHEAD`] jobs preprocessed and waiting in the dispatch queue; with no
+    /// free slot in the mesh, our slots.
     fn jobs(&self) -> JobsReport {
         let own = self.local.status();
         let remote: u32 = self
@@ -681,7 +733,11 @@ impl Mesh {
             .map(|s| s.slots.saturating_sub(s.running + s.queued))
             .sum();
         JobsReport {
-            jobs: (own.slots + 2 * remote).max(1),
+            jobs: if remote == 0 {
+                own.slots.max(1)
+            } else {
+                own.slots + 2 * remote + LOOKAHEAD
+            },
         }
     }
 }

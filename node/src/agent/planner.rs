@@ -1,9 +1,11 @@
 //! Where a client's compile runs: here, or on which peer.
 //!
 //! A compile goes remote only once its compiler is packaged (the first compiles with a new
-//! compiler run locally while it is packaged in the background), and then to the worker that
-//! power-of-two-choices picks among this agent and the compatible peers, counting the jobs
-//! this agent has assigned to each peer that the peer's last status does not show yet.
+//! compiler run locally while it is packaged in the background). Then power-of-two-choices
+//! picks among this agent and the compatible peers, counting the jobs this agent has sent to
+//! each peer that the peer's last status does not show yet and, spread over the peers, those
+//! planned remote and not sent yet. A job planned remote is bound to a worker only when it is
+//! ready to send ([`Planner::free_peer`], see `dispatch`): to one that can start it now.
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
@@ -15,8 +17,9 @@ use libp2p::PeerId;
 use meshcc_wire::ids::ToolchainId;
 use tracing::{info, warn};
 
+use super::dispatch::Free;
 use super::peers::PeerTable;
-use super::shared::{Assignment, Shared};
+use super::shared::{Assignment, Counted, Shared};
 use crate::choice::{self, Candidate, Policy};
 use crate::toolchain::cache::ToolchainCache;
 use crate::toolchain::package::Packaged;
@@ -38,15 +41,27 @@ const RETRY_PACKAGING: Duration = Duration::from_secs(60);
 /// The planner's answer.
 #[derive(Debug)]
 pub enum PlanDecision {
-    /// Compile locally, for this reason.
-    Local(String),
-    /// Send it to `worker`, with this toolchain.
+    /// Compile locally, for this reason, on a slot leased from the moment of the decision (so
+    /// that the next plan of a `make -j` burst sees it taken).
+    Local(String, Counted),
+    /// Preprocess it and send it to the first worker free (likely `expected`).
     Remote {
-        /// The chosen peer, counted as busy with this job while the assignment lives.
-        worker: Assignment,
+        /// The peer the choice fell on, for the log; the job goes to whichever frees first.
+        expected: PeerId,
+        /// Counts the job as planned remote until it is sent.
+        reservation: Counted,
         /// The compiler's toolchain.
         toolchain: ToolchainId,
     },
+}
+
+/// Where a job ready to send goes (see `dispatch`).
+#[derive(Debug)]
+pub enum Placement {
+    /// To this peer, counted as assigned the job while the assignment lives.
+    Worker(Assignment),
+    /// Here, on a free slot, leased while this lives.
+    Here(Counted),
 }
 
 /// Toolchain readiness and worker choice.
@@ -78,16 +93,77 @@ impl Planner {
     pub fn plan(&mut self, compiler: &Path, peers: &PeerTable) -> (PlanDecision, Option<PathBuf>) {
         let Some(toolchain) = self.cache.lookup(compiler, &self.shared.store) else {
             return (
-                PlanDecision::Local(self.not_ready(compiler)),
+                PlanDecision::Local(self.not_ready(compiler), self.lease()),
                 self.start_packaging(compiler),
             );
         };
         self.shared.hold_toolchain(toolchain);
-        let decision = match self.choose(toolchain, &[], true, peers) {
-            Some(worker) => PlanDecision::Remote { worker, toolchain },
-            None => PlanDecision::Local("worker choice picked this host".into()),
+        let (ids, mut candidates) = self.candidates(toolchain, &[], true, peers);
+        let remote = ids.iter().filter(|id| id.is_some()).count() as u32;
+        if remote == 0 {
+            let why = "no peer can take this compile".into();
+            return (PlanDecision::Local(why, self.lease()), None);
+        }
+        // Jobs planned remote and not sent yet go to whichever peers free first: count a
+        // share of them on each.
+        let waiting = self.shared.waiting_remote.load(Ordering::Relaxed);
+        for (id, candidate) in ids.iter().zip(candidates.iter_mut()) {
+            if id.is_some() {
+                candidate.queued += waiting.div_ceil(remote);
+            }
+        }
+        let pick = choice::choose(
+            &candidates,
+            Policy::default(),
+            TYPICAL_JOB,
+            &mut rand::rng(),
+        );
+        let decision = match pick.map(|i| (ids[i], candidates[i])) {
+            Some((Some(peer), _)) => PlanDecision::Remote {
+                expected: peer,
+                reservation: Counted::remote_reservation(&self.shared),
+                toolchain,
+            },
+            // This host, if a slot is free; else it waits for a worker like any remote job
+            // rather than crowding this host's CPU, which also preprocesses every remote job.
+            Some((None, me)) if me.has_free_slot(false) => {
+                PlanDecision::Local("worker choice picked this host".into(), self.lease())
+            }
+            _ => PlanDecision::Remote {
+                expected: ids.iter().flatten().next().copied().expect("remote > 0"),
+                reservation: Counted::remote_reservation(&self.shared),
+                toolchain,
+            },
         };
         (decision, None)
+    }
+
+    /// A worker for a job ready to send: power-of-two-choices among the peers with a free
+    /// slot; [`Free::Busy`] if none has one. Not a worker's queue: a job queued behind a long
+    /// one on one worker waits there while another worker falls idle (in the lab benchmark,
+    /// allowing one job to wait on each worker made Lua's build end on two large files
+    /// queued on one host).
+    pub fn free_peer(&mut self, toolchain: ToolchainId, peers: &PeerTable) -> Free<Assignment> {
+        let (ids, candidates) = self.candidates(toolchain, &[], false, peers);
+        if ids.is_empty() {
+            return Free::Nobody;
+        }
+        let (free_ids, free): (Vec<Option<PeerId>>, Vec<Candidate>) = ids
+            .iter()
+            .zip(&candidates)
+            .filter(|(_, c)| c.has_free_slot(true))
+            .unzip();
+        match choice::choose(&free, Policy::default(), TYPICAL_JOB, &mut rand::rng()) {
+            Some(i) => {
+                let peer = free_ids[i].expect("peers only");
+                Free::Worker(self.shared.assign(peer, free[i].has_toolchain))
+            }
+            None => Free::Busy,
+        }
+    }
+
+    fn lease(&self) -> Counted {
+        Counted::local_lease(&self.shared)
     }
 
     fn not_ready(&self, compiler: &Path) -> String {
@@ -143,7 +219,7 @@ impl Planner {
         exclude: &[PeerId],
         peers: &PeerTable,
     ) -> Option<Assignment> {
-        self.choose(toolchain, exclude, false, peers)
+        self.choose(toolchain, exclude, peers)
     }
 
     /// `peer` held a job without answering: leave it out of choices for [`STALL_PENALTY`].
@@ -151,16 +227,34 @@ impl Planner {
         self.stalled.insert(peer, Instant::now());
     }
 
-    /// Picks a worker for `toolchain` among compatible peers (and this agent if `with_self`),
-    /// skipping `exclude`, and counts the job as assigned to it. `None` means this agent, or
-    /// nobody.
+    /// Picks a worker for `toolchain` among compatible peers, skipping `exclude`, and counts
+    /// the job as assigned to it. `None` means nobody.
     fn choose(
         &mut self,
         toolchain: ToolchainId,
         exclude: &[PeerId],
-        with_self: bool,
         peers: &PeerTable,
     ) -> Option<Assignment> {
+        let (ids, candidates) = self.candidates(toolchain, exclude, false, peers);
+        let pick = choice::choose(
+            &candidates,
+            Policy::default(),
+            TYPICAL_JOB,
+            &mut rand::rng(),
+        )?;
+        let peer = ids[pick]?;
+        Some(self.shared.assign(peer, candidates[pick].has_toolchain))
+    }
+
+    /// The compatible peers for `toolchain` (and this agent, as `None`, if `with_self`) that
+    /// are not in `exclude`, stalled or untrusted, with their load as this agent knows it.
+    fn candidates(
+        &self,
+        toolchain: ToolchainId,
+        exclude: &[PeerId],
+        with_self: bool,
+        peers: &PeerTable,
+    ) -> (Vec<Option<PeerId>>, Vec<Candidate>) {
         let shared = &self.shared;
         let mut ids: Vec<Option<PeerId>> = Vec::new();
         let mut candidates = Vec::new();
@@ -192,16 +286,24 @@ impl Planner {
             if !compatible || stalled || untrusted || exclude.contains(&peer) {
                 continue;
             }
-            // Both are lower bounds of our jobs the status does not show: those assigned
-            // after it was heard, and those beyond all it counts (assigned before it, but
-            // still preprocessing here or on the way when the peer sent it).
+            // Our jobs that ended after the status was heard are still in its counts: take
+            // them out, so the next job goes as soon as one ends rather than at the next
+            // status.
+            let ended = shared.ended_since(&peer, heard);
+            let queued = status.queued.saturating_sub(ended);
+            let running = status
+                .running
+                .saturating_sub(ended.saturating_sub(status.queued));
+            // Both are lower bounds of our jobs the status does not show: those sent after
+            // it was heard, and those beyond all it counts (sent before it, but still on the
+            // way when the peer sent it).
             let (mine, since_status) = shared.assigned(&peer, heard);
-            let unseen = mine.saturating_sub(status.running + status.queued);
+            let unseen = mine.saturating_sub(running + queued);
             ids.push(Some(peer));
             candidates.push(Candidate {
                 slots: status.slots,
-                running: status.running,
-                queued: status.queued,
+                running,
+                queued,
                 in_flight: since_status.max(unseen),
                 speed: f64::from(status.speed) / 1000.0,
                 rtt: rtt.unwrap_or(Duration::from_millis(1)),
@@ -210,14 +312,7 @@ impl Planner {
                 is_self: false,
             });
         }
-        let pick = choice::choose(
-            &candidates,
-            Policy::default(),
-            TYPICAL_JOB,
-            &mut rand::rng(),
-        )?;
-        let peer = ids[pick]?;
-        Some(shared.assign(peer, candidates[pick].has_toolchain))
+        (ids, candidates)
     }
 
     /// Peers that gossip holding `toolchain`.

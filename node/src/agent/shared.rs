@@ -99,6 +99,14 @@ pub struct Shared {
     toolchains: Mutex<Vec<ToolchainId>>,
     /// Our clients' jobs assigned to each peer and not finished, with when each was assigned.
     assigned: Mutex<HashMap<PeerId, Vec<Instant>>>,
+    /// When our jobs on each peer ended, for the last [`ENDED_MEMORY`]: a status heard before
+    /// a job ended still counts it.
+    ended: Mutex<HashMap<PeerId, Vec<Instant>>>,
+    /// Our clients' jobs planned remote and not yet sent to a worker (preprocessing, or
+    /// waiting in the dispatch queue): each holds a [`Counted`] on this.
+    pub waiting_remote: AtomicU32,
+    /// Woken when one of our jobs leaves its worker, so a waiting job can take its place.
+    pub worker_freed: tokio::sync::Notify,
     /// The result check: which remote results to re-run locally, and who failed it.
     pub check: super::verify::ResultCheck,
     /// Recent jobs, for the web monitor.
@@ -133,6 +141,9 @@ impl Shared {
             inputs: Mutex::new(HashMap::new()),
             toolchains: Mutex::new(Vec::new()),
             assigned: Mutex::new(HashMap::new()),
+            ended: Mutex::new(HashMap::new()),
+            waiting_remote: AtomicU32::new(0),
+            worker_freed: tokio::sync::Notify::new(),
             check: Default::default(),
             history: Arc::default(),
             transfers: Arc::default(),
@@ -141,8 +152,8 @@ impl Shared {
     }
 
     /// Counts a job of ours as assigned to `peer` for as long as the guard lives: from the
-    /// moment the worker is chosen, not from when the inputs are ready to send, so that a burst
-    /// of plans from one `make -j` sees the jobs the earlier plans of the burst placed.
+    /// moment the worker is chosen (when the job is sent, see `dispatch`), so that a burst of
+    /// jobs from one `make -j` sees those the earlier ones of the burst placed.
     /// `holds_toolchain`: whether the peer said it holds the job's toolchain when it was chosen.
     pub fn assign(self: &Arc<Self>, peer: PeerId, holds_toolchain: bool) -> Assignment {
         let at = Instant::now();
@@ -168,6 +179,14 @@ impl Shared {
         };
         let recent = list.iter().filter(|at| **at > since).count();
         (list.len() as u32, recent as u32)
+    }
+
+    /// How many of our jobs on `peer` ended after `since`.
+    pub fn ended_since(&self, peer: &PeerId, since: Instant) -> u32 {
+        let ended = self.ended.lock().unwrap();
+        ended.get(peer).map_or(0, |list| {
+            list.iter().filter(|at| **at > since).count() as u32
+        })
     }
 
     /// Whether peers' jobs are taken now: `--no-remote` says never, a full disk says not now.
@@ -258,6 +277,10 @@ impl Shared {
     }
 }
 
+/// How long the end of a job of ours is remembered: longer than statuses take to arrive
+/// (pushed within 250 ms of a change, every 5 s at least).
+const ENDED_MEMORY: std::time::Duration = std::time::Duration::from_secs(10);
+
 /// One job of ours assigned to a peer, counted by [`Shared::assigned`] while it lives.
 #[derive(Debug)]
 pub struct Assignment {
@@ -290,6 +313,16 @@ impl Drop for Assignment {
                 assigned.remove(&self.peer);
             }
         }
+        drop(assigned);
+        let now = Instant::now();
+        let mut ended = self.shared.ended.lock().unwrap();
+        ended.retain(|_, list| {
+            list.retain(|at| now.duration_since(*at) < ENDED_MEMORY);
+            !list.is_empty()
+        });
+        ended.entry(self.peer).or_default().push(now);
+        drop(ended);
+        self.shared.worker_freed.notify_one();
     }
 }
 
@@ -314,6 +347,16 @@ impl Counted {
     /// A local compile's lease on a slot.
     pub fn local_lease(shared: &Arc<Shared>) -> Self {
         Self::new(shared, |s| &s.local_running)
+    }
+
+    /// A lease on a local slot if one is free.
+    pub fn free_slot(shared: &Arc<Shared>) -> Option<Self> {
+        (shared.running() < shared.slots).then(|| Self::local_lease(shared))
+    }
+
+    /// A job planned remote, until it is sent to a worker.
+    pub fn remote_reservation(shared: &Arc<Shared>) -> Self {
+        Self::new(shared, |s| &s.waiting_remote)
     }
 }
 

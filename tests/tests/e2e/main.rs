@@ -1,5 +1,6 @@
 //! End-to-end tests: real `meshcc` binaries, real agents, real libp2p connections.
 
+mod dispatch;
 mod faults;
 mod hostile;
 mod integrations;

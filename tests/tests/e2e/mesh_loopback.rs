@@ -122,8 +122,8 @@ fn jobs_counts_free_slots_across_the_mesh() {
     let out = a.meshcc(&["jobs"]);
     assert_eq!(
         String::from_utf8_lossy(&out.stdout).trim(),
-        "8",
-        "2 own + twice b's 3 free; c takes no jobs"
+        "24",
+        "2 own + two per free slot of b's 3 + 16 to wait in the dispatch queue; c takes no jobs"
     );
 }
 

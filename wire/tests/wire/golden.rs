@@ -413,6 +413,7 @@ fn compile() -> Compile {
             hash: BlobHash([0x33; 32]),
         }],
         outputs: vec![b("/w/a.o")],
+        tu_size: 0,
     }
 }
 

@@ -137,6 +137,7 @@ pub fn base_job(toolchain: ToolchainId) -> JobRequest {
                 hash: BlobHash::of(SOURCE),
             }],
             outputs: vec![bytes(&format!("{DIR}/x.o"))],
+            tu_size: 0,
         },
     }
 }
