@@ -340,13 +340,23 @@ fn run_profile(
             results.cuts.push(CutRun { run, uncut, cut });
             // Every system gets its hosts back before the next measurement: meshcc's agents
             // find each other again; iceccd may keep a dead scheduler connection for minutes,
-            // so it is restarted.
+            // so it is restarted, and if the scheduler does not take it back (it may hold the
+            // dead connection under the same name), icecc is started again from scratch.
             match s {
                 SystemKind::Meshcc => meshcc.as_mut().expect("started").wait_peers(&lab)?,
-                SystemKind::Icecc => icecc
-                    .as_mut()
-                    .expect("started")
-                    .restart_daemon(&lab, cut.host, slots, false)?,
+                SystemKind::Icecc => {
+                    let restarted = icecc.as_mut().expect("started").restart_daemon(
+                        &lab,
+                        cut.host,
+                        slots,
+                        false,
+                    );
+                    if let Err(e) = restarted {
+                        progress(&format!("      icecc: {e}; starting icecc again"));
+                        icecc.take().expect("started").stop();
+                        icecc = Some(Icecc::start(&lab, slots)?);
+                    }
+                }
                 _ => {}
             }
         }
