@@ -345,12 +345,10 @@ fn run_profile(
             match s {
                 SystemKind::Meshcc => meshcc.as_mut().expect("started").wait_peers(&lab)?,
                 SystemKind::Icecc => {
-                    let restarted = icecc.as_mut().expect("started").restart_daemon(
-                        &lab,
-                        cut.host,
-                        slots,
-                        false,
-                    );
+                    let restarted = icecc
+                        .as_mut()
+                        .expect("started")
+                        .restart_daemon(&lab, cut.host, slots, false);
                     if let Err(e) = restarted {
                         progress(&format!("      icecc: {e}; starting icecc again"));
                         icecc.take().expect("started").stop();
