@@ -9,6 +9,7 @@ use std::ffi::OsStr;
 use std::os::unix::ffi::OsStrExt;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::Ordering;
+use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context, Result};
 use libp2p::PeerId;
@@ -25,6 +26,10 @@ use super::jobs::Submitter;
 use super::mesh::{Command, PlanDecision};
 use super::planner::Placement;
 use super::shared::{Counted, Shared};
+
+/// The longest a compile waits for its compiler's packaging when this host's slots are full;
+/// then it compiles here anyway.
+const PACKAGING_WAIT: Duration = Duration::from_secs(10);
 
 /// Binds the socket at `path`, replacing a stale one but never a live agent's.
 pub fn bind(path: &Path) -> Result<UnixListener> {
@@ -156,8 +161,27 @@ async fn answer(
             if !compiler.is_absolute() {
                 return ControlResponse::Error("the compiler path must be absolute".into());
             }
-            let decision = ask(submitter, |reply| Command::Plan { compiler, reply }).await;
+            let deadline = Instant::now() + PACKAGING_WAIT;
+            let decision = loop {
+                let compiler = compiler.clone();
+                match ask(submitter, |reply| Command::Plan { compiler, reply }).await {
+                    Some(PlanDecision::Wait) if Instant::now() < deadline => {
+                        tokio::time::sleep(Duration::from_millis(100)).await;
+                    }
+                    other => break other,
+                }
+            };
             match decision {
+                Some(PlanDecision::Wait) => {
+                    let lease = Counted::local_lease(&submitter.shared);
+                    conv.start_local(lease, &submitter.shared, compiler_name);
+                    let reason = format!(
+                        "the toolchain of {} is still being packaged after {}s",
+                        compiler.display(),
+                        PACKAGING_WAIT.as_secs()
+                    );
+                    ControlResponse::Plan(Plan::Local { reason })
+                }
                 Some(PlanDecision::Remote {
                     expected,
                     reservation,

@@ -44,6 +44,8 @@ pub enum PlanDecision {
     /// Compile locally, for this reason, on a slot leased from the moment of the decision (so
     /// that the next plan of a `make -j` burst sees it taken).
     Local(String, Counted),
+    /// Ask again shortly: the compiler is being packaged and this host's slots are full.
+    Wait,
     /// Preprocess it and send it to the first worker free (likely `expected`).
     Remote {
         /// The peer the choice fell on, for the log; the job goes to whichever frees first.
@@ -92,9 +94,17 @@ impl Planner {
     /// if one should be started now.
     pub fn plan(&mut self, compiler: &Path, peers: &PeerTable) -> (PlanDecision, Option<PathBuf>) {
         let Some(toolchain) = self.cache.lookup(compiler, &self.shared.store) else {
+            let package = self.start_packaging(compiler);
+            // With this host's slots full, a compile is better held until the packaging (a
+            // second or two) ends than run here too: `make -j$(meshcc jobs)` would otherwise
+            // run its whole first burst, dozens of compiles, on this host at once.
+            let full = self.shared.running() >= self.shared.slots;
+            if full && self.packaging.contains_key(compiler) {
+                return (PlanDecision::Wait, package);
+            }
             return (
                 PlanDecision::Local(self.not_ready(compiler), self.lease()),
-                self.start_packaging(compiler),
+                package,
             );
         };
         self.shared.hold_toolchain(toolchain);
