@@ -17,7 +17,6 @@ use meshcc_wire::control::{ControlRequest, ControlResponse, PeerName, Plan};
 use meshcc_wire::ids::ToolchainId;
 use meshcc_wire::{read_msg_async, write_msg_async, FrameError};
 use tokio::net::{UnixListener, UnixStream};
-use tokio::sync::oneshot;
 use tokio_util::compat::TokioAsyncReadCompatExt;
 use tracing::{debug, warn};
 
@@ -125,15 +124,6 @@ fn request_name(r: &ControlRequest) -> &'static str {
     }
 }
 
-async fn ask<T>(
-    submitter: &Submitter,
-    make: impl FnOnce(oneshot::Sender<T>) -> Command,
-) -> Option<T> {
-    let (tx, rx) = oneshot::channel();
-    submitter.mesh.send(make(tx)).await.ok()?;
-    rx.await.ok()
-}
-
 async fn answer(
     request: ControlRequest,
     submitter: &Submitter,
@@ -141,16 +131,16 @@ async fn answer(
 ) -> ControlResponse {
     let shutting_down = || ControlResponse::Error("the agent is shutting down".into());
     match request {
-        ControlRequest::Peers => ask(submitter, Command::Peers)
+        ControlRequest::Peers => submitter.ask(Command::Peers)
             .await
             .map_or_else(shutting_down, ControlResponse::Peers),
-        ControlRequest::Stats => ask(submitter, Command::Stats)
+        ControlRequest::Stats => submitter.ask(Command::Stats)
             .await
             .map_or_else(shutting_down, ControlResponse::Stats),
-        ControlRequest::Jobs => ask(submitter, Command::Jobs)
+        ControlRequest::Jobs => submitter.ask(Command::Jobs)
             .await
             .map_or_else(shutting_down, ControlResponse::Jobs),
-        ControlRequest::Health => ask(submitter, Command::Health)
+        ControlRequest::Health => submitter.ask(Command::Health)
             .await
             .map_or_else(shutting_down, ControlResponse::Health),
         ControlRequest::Plan(plan) => {
@@ -164,24 +154,22 @@ async fn answer(
             let deadline = Instant::now() + PACKAGING_WAIT;
             let decision = loop {
                 let compiler = compiler.clone();
-                match ask(submitter, |reply| Command::Plan { compiler, reply }).await {
-                    Some(PlanDecision::Wait) if Instant::now() < deadline => {
+                let may_wait = Instant::now() < deadline;
+                match submitter
+                    .ask(|reply| Command::Plan {
+                        compiler,
+                        may_wait,
+                        reply,
+                    })
+                    .await
+                {
+                    Some(PlanDecision::Wait) => {
                         tokio::time::sleep(Duration::from_millis(100)).await;
                     }
                     other => break other,
                 }
             };
             match decision {
-                Some(PlanDecision::Wait) => {
-                    let lease = Counted::local_lease(&submitter.shared);
-                    conv.start_local(lease, &submitter.shared, compiler_name);
-                    let reason = format!(
-                        "the toolchain of {} is still being packaged after {}s",
-                        compiler.display(),
-                        PACKAGING_WAIT.as_secs()
-                    );
-                    ControlResponse::Plan(Plan::Local { reason })
-                }
                 Some(PlanDecision::Remote {
                     expected,
                     reservation,
@@ -196,12 +184,21 @@ async fn answer(
                     conv.start_local(lease, &submitter.shared, compiler_name);
                     ControlResponse::Plan(Plan::Local { reason })
                 }
-                None => shutting_down(),
+                // (`Wait` never ends the loop above.)
+                Some(PlanDecision::Wait) | None => shutting_down(),
             }
         }
         ControlRequest::Submit(req) => match conv.remote.take() {
             Some((reservation, toolchain)) => {
-                let placed = submitter.dispatch(toolchain, req.tu_size).await;
+                let size = req.tu_size;
+                let placed = submitter
+                    .ask(|reply| Command::Dispatch {
+                        toolchain,
+                        size,
+                        reply,
+                    })
+                    .await
+                    .unwrap_or_else(|| Err("the agent is shutting down".into()));
                 drop(reservation);
                 match placed {
                     Ok(Placement::Worker(worker)) => {

@@ -27,7 +27,6 @@ use tracing::{debug, info, warn};
 
 use super::history::{output_label, Role};
 use super::mesh::Command;
-use super::planner::Placement;
 use super::shared::{Assignment, Shared};
 
 /// The job protocol.
@@ -291,30 +290,24 @@ impl Submitter {
         }
     }
 
-    /// Waits in the dispatch queue until a worker, or this host, is free to take a job of
-    /// this `size`; `Err` says why to compile it locally now.
-    pub async fn dispatch(&self, toolchain: ToolchainId, size: u64) -> Result<Placement, String> {
+    /// Asks the mesh task a question built around its reply channel; `None` once the agent is
+    /// shutting down.
+    pub async fn ask<T>(&self, make: impl FnOnce(oneshot::Sender<T>) -> Command) -> Option<T> {
         let (reply, answer) = oneshot::channel();
-        let gone = || "the agent is shutting down".to_owned();
-        let ask = Command::Dispatch {
-            toolchain,
-            size,
-            reply,
-        };
-        self.mesh.send(ask).await.map_err(|_| gone())?;
-        answer.await.map_err(|_| gone())?
+        self.mesh.send(make(reply)).await.ok()?;
+        answer.await.ok()
     }
 
     /// Another worker for the job, or none (compile locally).
     async fn pick(&self, toolchain: ToolchainId, exclude: &[PeerId]) -> Option<Assignment> {
-        let (reply, answer) = oneshot::channel();
-        let pick = Command::PickWorker {
+        let exclude = exclude.to_vec();
+        self.ask(|reply| Command::PickWorker {
             toolchain,
-            exclude: exclude.to_vec(),
+            exclude,
             reply,
-        };
-        self.mesh.send(pick).await.ok()?;
-        answer.await.ok().flatten()
+        })
+        .await
+        .flatten()
     }
 }
 

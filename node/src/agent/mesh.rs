@@ -91,6 +91,8 @@ pub enum Command {
     Plan {
         /// The compiler's absolute path.
         compiler: PathBuf,
+        /// Whether the compile may still wait for its compiler's packaging.
+        may_wait: bool,
         /// The decision.
         reply: oneshot::Sender<PlanDecision>,
     },
@@ -595,8 +597,12 @@ impl Mesh {
                     failures: self.failures.report(),
                 });
             }
-            Command::Plan { compiler, reply } => {
-                let (decision, package) = self.planner.plan(&compiler, &self.peers);
+            Command::Plan {
+                compiler,
+                may_wait,
+                reply,
+            } => {
+                let (decision, package) = self.planner.plan(&compiler, may_wait, &self.peers);
                 let _ = reply.send(decision);
                 if let Some(compiler) = package {
                     self.package_in_background(compiler);

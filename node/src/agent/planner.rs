@@ -90,22 +90,27 @@ impl Planner {
         }
     }
 
-    /// Decides where a compile with `compiler` runs. Returns also a compiler to start packaging,
-    /// if one should be started now.
-    pub fn plan(&mut self, compiler: &Path, peers: &PeerTable) -> (PlanDecision, Option<PathBuf>) {
+    /// Decides where a compile with `compiler` runs; `may_wait`: whether it may still be held
+    /// for its compiler's packaging ([`PlanDecision::Wait`]). Returns also a compiler to start
+    /// packaging, if one should be started now.
+    pub fn plan(
+        &mut self,
+        compiler: &Path,
+        may_wait: bool,
+        peers: &PeerTable,
+    ) -> (PlanDecision, Option<PathBuf>) {
         let Some(toolchain) = self.cache.lookup(compiler, &self.shared.store) else {
             let package = self.start_packaging(compiler);
+            let why = self.not_ready(compiler);
             // With this host's slots full, a compile is better held until the packaging (a
             // second or two) ends than run here too: `make -j$(meshcc jobs)` would otherwise
             // run its whole first burst, dozens of compiles, on this host at once.
-            let full = self.shared.running() >= self.shared.slots;
-            if full && self.packaging.contains_key(compiler) {
-                return (PlanDecision::Wait, package);
-            }
-            return (
-                PlanDecision::Local(self.not_ready(compiler), self.lease()),
-                package,
-            );
+            let decision = match Counted::free_slot(&self.shared) {
+                Some(lease) => PlanDecision::Local(why, lease),
+                None if may_wait && self.packaging.contains_key(compiler) => PlanDecision::Wait,
+                None => PlanDecision::Local(why, self.lease()),
+            };
+            return (decision, package);
         };
         self.shared.hold_toolchain(toolchain);
         let (ids, mut candidates) = self.candidates(toolchain, &[], true, peers);
@@ -129,18 +134,17 @@ impl Planner {
             &mut rand::rng(),
         );
         let decision = match pick.map(|i| (ids[i], candidates[i])) {
-            Some((Some(peer), _)) => PlanDecision::Remote {
-                expected: peer,
-                reservation: Counted::remote_reservation(&self.shared),
-                toolchain,
-            },
-            // This host, if a slot is free; else it waits for a worker like any remote job
-            // rather than crowding this host's CPU, which also preprocesses every remote job.
             Some((None, me)) if me.has_free_slot(false) => {
                 PlanDecision::Local("worker choice picked this host".into(), self.lease())
             }
-            _ => PlanDecision::Remote {
-                expected: ids.iter().flatten().next().copied().expect("remote > 0"),
+            // A peer; or this host with its slots full, and then the job waits for a worker
+            // like any remote job rather than crowding this host's CPU, which also
+            // preprocesses every remote job.
+            pick => PlanDecision::Remote {
+                expected: pick
+                    .and_then(|(id, _)| id)
+                    .or_else(|| ids.iter().flatten().next().copied())
+                    .expect("remote > 0"),
                 reservation: Counted::remote_reservation(&self.shared),
                 toolchain,
             },
@@ -153,7 +157,7 @@ impl Planner {
     /// one on one worker waits there while another worker falls idle (in the lab benchmark,
     /// allowing one job to wait on each worker made Lua's build end on two large files
     /// queued on one host).
-    pub fn free_peer(&mut self, toolchain: ToolchainId, peers: &PeerTable) -> Free<Assignment> {
+    pub fn free_peer(&self, toolchain: ToolchainId, peers: &PeerTable) -> Free<Assignment> {
         let (ids, candidates) = self.candidates(toolchain, &[], false, peers);
         if ids.is_empty() {
             return Free::Nobody;
@@ -224,7 +228,7 @@ impl Planner {
     /// Another worker for a job whose worker failed, skipping `exclude`; `None` means compile
     /// locally.
     pub fn reassign(
-        &mut self,
+        &self,
         toolchain: ToolchainId,
         exclude: &[PeerId],
         peers: &PeerTable,
@@ -240,7 +244,7 @@ impl Planner {
     /// Picks a worker for `toolchain` among compatible peers, skipping `exclude`, and counts
     /// the job as assigned to it. `None` means nobody.
     fn choose(
-        &mut self,
+        &self,
         toolchain: ToolchainId,
         exclude: &[PeerId],
         peers: &PeerTable,

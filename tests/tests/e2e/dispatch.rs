@@ -6,7 +6,7 @@ use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
-use crate::util::{bin, needs_root, wait_for, Agent};
+use crate::util::{bin, needs_root, worker_and_submitter, Agent};
 
 /// A file that takes seconds to compile at -O2: it keeps the worker's one slot busy.
 fn slow_source(functions: usize) -> String {
@@ -67,16 +67,7 @@ fn the_biggest_waiting_job_is_sent_first_and_every_object_matches_a_local_compil
         )
         .unwrap();
     }
-    let worker = Agent::start(&tmp.path().join("worker"), &["--slots".into(), "1".into()]);
-    let submitter = Agent::start(
-        &tmp.path().join("submitter"),
-        &["--slots".into(), "0".into(), "--peer".into(), worker.addr()],
-    );
-    wait_for(
-        Duration::from_secs(10),
-        || submitter.peer_ids().len() == 1,
-        "the submitter to see the worker",
-    );
+    let (_worker, submitter) = worker_and_submitter(tmp.path(), 1);
     // The first compile finds gcc not packaged yet and no slot here (`--slots 0`): it waits
     // for the packaging, then goes remote, and the worker fetches the toolchain.
     compile(&src, &submitter, "small1.c").wait().unwrap();

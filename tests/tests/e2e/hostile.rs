@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use crate::util::{bin, needs_root, succeeded, wait_for, Agent};
+use crate::util::{bin, needs_root, succeeded, wait_for, worker_and_submitter, Agent};
 
 mod faults;
 
@@ -34,16 +34,7 @@ impl Mesh {
             .unwrap();
         assert!(status.success());
         let local_object = std::fs::read(work.join("local.o")).unwrap();
-        let worker = Agent::start(&tmp.path().join("worker"), &["--slots".into(), "2".into()]);
-        let submitter = Agent::start(
-            &tmp.path().join("submitter"),
-            &["--slots".into(), "0".into(), "--peer".into(), worker.addr()],
-        );
-        wait_for(
-            Duration::from_secs(10),
-            || submitter.peer_ids().len() == 1,
-            "the submitter to see the worker",
-        );
+        let (worker, submitter) = worker_and_submitter(tmp.path(), 2);
         let mesh = Self {
             _tmp: tmp,
             work,

@@ -9,7 +9,7 @@ use std::process::{Command, Output};
 use std::time::{Duration, Instant};
 
 use crate::result_check::{stats, tamper_with_assembler};
-use crate::util::{bin, needs_root, succeeded, wait_for, Agent};
+use crate::util::{bin, needs_root, succeeded, worker_and_submitter, Agent};
 
 const UTIL_H: &str = "int twice(int x);\nint thrice(int x);\nint greet(void);\n";
 const MAIN_C: &str = "#include <stdio.h>\n#include \"util.h\"\n\
@@ -55,16 +55,7 @@ struct Mesh {
 
 impl Mesh {
     fn start(tmp: &Path) -> Mesh {
-        let worker = Agent::start(&tmp.join("worker"), &["--slots".into(), "2".into()]);
-        let submitter = Agent::start(
-            &tmp.join("submitter"),
-            &["--slots".into(), "0".into(), "--peer".into(), worker.addr()],
-        );
-        wait_for(
-            Duration::from_secs(15),
-            || submitter.peer_ids().len() == 1,
-            "the submitter to see the worker",
-        );
+        let (worker, submitter) = worker_and_submitter(tmp, 2);
         let path = format!(
             "{}:{}",
             bin("meshcc").parent().unwrap().display(),

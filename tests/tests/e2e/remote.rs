@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 use std::time::Duration;
 
-use crate::util::{bin, needs_root, succeeded, wait_for, Agent};
+use crate::util::{bin, needs_root, succeeded, wait_for, worker_and_submitter, Agent};
 
 const CORPUS: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/e2e/corpus");
 
@@ -139,16 +139,7 @@ fn corpus_compiles_remotely_byte_identical_to_local() {
     let work: PathBuf = tmp.path().join("src");
     std::fs::create_dir(&work).unwrap();
     copy_corpus(&work);
-    let worker = Agent::start(&tmp.path().join("worker"), &["--slots".into(), "2".into()]);
-    let submitter = Agent::start(
-        &tmp.path().join("submitter"),
-        &["--slots".into(), "0".into(), "--peer".into(), worker.addr()],
-    );
-    wait_for(
-        Duration::from_secs(10),
-        || submitter.peer_ids().len() == 1,
-        "the submitter to see the worker",
-    );
+    let (worker, submitter) = worker_and_submitter(tmp.path(), 2);
     warm_up(&work, &submitter);
 
     let cases = corpus();

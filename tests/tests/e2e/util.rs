@@ -159,6 +159,26 @@ impl Drop for Agent {
     }
 }
 
+/// A worker with `worker_slots` slots and a submitter that compiles nothing itself
+/// (`--slots 0`) peered with it on loopback, in `root`'s `worker` and `submitter`, once the
+/// submitter sees the worker.
+pub fn worker_and_submitter(root: &Path, worker_slots: u32) -> (Agent, Agent) {
+    let worker = Agent::start(
+        &root.join("worker"),
+        &["--slots".into(), worker_slots.to_string()],
+    );
+    let submitter = Agent::start(
+        &root.join("submitter"),
+        &["--slots".into(), "0".into(), "--peer".into(), worker.addr()],
+    );
+    wait_for(
+        Duration::from_secs(15),
+        || submitter.peer_ids().len() == 1,
+        "the submitter to see the worker",
+    );
+    (worker, submitter)
+}
+
 /// Polls `cond` every 100 ms until it holds, or panics naming `what` after `limit`.
 pub fn wait_for(limit: Duration, mut cond: impl FnMut() -> bool, what: &str) -> Duration {
     let start = Instant::now();
